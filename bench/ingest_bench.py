@@ -1,0 +1,335 @@
+"""Ingest hook throughput vs a bare uvicorn+orjson echo, measured with wrk in one run.
+
+Usage: .venv/bin/python bench/ingest_bench.py [--runs 3] [--duration 5] [--target URL | --cmd CMD]
+See bench/README.md. A script, not a test: results are written down, never asserted
+(except the optional --min-ratio exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # imported by uvicorn from the bench dir (--app-dir)
+    sys.path.insert(0, str(ROOT))
+
+# StreamStatusEvent as logged by WCS 5.2 (REST-HOOKS.md 3.2), ids filled in: ~800 bytes
+STREAM_STATUS_EVENT: dict[str, Any] = {
+    "nodeId": "d2hxOg1vFNxqvHQPv4rtOFvDVBHk7rBB@95.191.130.39",
+    "appKey": "defaultApp",
+    "sessionId": "04cfeb85-cf9c-49aa-8144-022dfc0cdd0b",
+    "mediaSessionId": "c43a28b7-9a4d-45f8-a010-57b959a22755",
+    "name": "e6dcaedd-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+    "published": True,
+    "hasVideo": True,
+    "hasAudio": True,
+    "status": "PUBLISHING",
+    "audioCodec": "PCMA",
+    "videoCodec": "VP8",
+    "record": False,
+    "width": 0,
+    "height": 0,
+    "bitrate": 0,
+    "minBitrate": 0,
+    "maxBitrate": 0,
+    "quality": 0,
+    "history": False,
+    "gop": 0,
+    "fps": 0,
+    "audioBitrate": 0,
+    "codecImpl": "",
+    "transport": "UDP",
+    "cvoExtension": False,
+    "createDate": 1664260776957,
+    "mediaType": "publish",
+    "audioState": {"muted": False},
+    "videoState": {"muted": False},
+    "mediaProvider": "WebRTC",
+    "custom": {"room": "bench-room-42", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) bench/1.0"},
+    "origin": "https://wcs.example.com:8888",
+    "info": "",
+}
+BODY = orjson.dumps(STREAM_STATUS_EVENT)
+
+
+# ---- the two apps under test (imported by the uvicorn subprocesses) --------------------------
+
+
+async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Bare baseline: parse with orjson, answer its re-serialization, 200 application/json."""
+    if scope["type"] != "http":
+        return
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    raw = b"".join(chunks)
+    body = orjson.dumps(orjson.loads(raw)) if raw else b"{}"  # {} answers the readiness probe
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def ingest_app() -> Any:
+    """The ingest app on an InMemoryBus whose consumer task only drains it (uvicorn --factory)."""
+    from events.bus import InMemoryBus
+    from ingest.app import create_app
+    from ingest.config import IngestConfig
+
+    bus = InMemoryBus(100_000, on_overflow=lambda envelope: None)
+
+    async def drain() -> None:
+        while await bus.get() is not None:
+            pass
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        task = asyncio.create_task(drain())
+        yield
+        task.cancel()
+
+    app = create_app(IngestConfig(), bus)
+    app.router.lifespan_context = lifespan
+    return app
+
+
+# ---- servers -----------------------------------------------------------------------------------
+
+
+def _wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means the server is up
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not come up within {timeout:.0f}s")
+
+
+def _free_port() -> int:
+    """A port free right now (released before the server binds it: a tiny race, fine here).
+
+    Not ``uvicorn --fd``: uvicorn treats an inherited fd as a UNIX socket and so
+    never sets TCP_NODELAY, which adds 40 ms delayed-ACK stalls to every answer.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def uvicorn_server(app: str, factory: bool = False) -> Iterator[str]:
+    """Run this module's ``app`` in uvicorn (uvloop, httptools, 1 worker); yields its base URL."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", f"ingest_bench:{app}", "--app-dir", str(ROOT / "bench")]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
+    cmd += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
+    with _spawn(cmd):
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base + "/health")
+        yield base
+
+
+@contextmanager
+def command_server(template: str) -> Iterator[str]:
+    """Run ``--cmd`` with ``{port}`` replaced by a free port; yields its base URL."""
+    port = _free_port()
+    with _spawn(shlex.split(template.format(port=port))):
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base + "/health", timeout=60)
+        yield base
+
+
+@contextmanager
+def _spawn(cmd: list[str]) -> Iterator[None]:
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---- wrk ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    target: str
+    index: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise SystemExit(f"cannot parse wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output: str, target: str, index: int) -> Run:
+    """req/s, p50, p99 and error count from ``wrk --latency`` output."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    if rps is None or p50 is None or p99 is None:
+        raise SystemExit(f"cannot parse wrk output:\n{output}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(non2xx.group(1)) if non2xx else 0
+    errors += sum(int(n) for n in sockets.groups()) if sockets else 0
+    return Run(target, index, float(rps.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), errors)
+
+
+def lua_script(body: bytes) -> str:
+    return (
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json;charset=UTF-8"\n'
+        f"wrk.body = [==[{body.decode()}]==]\n"
+    )
+
+
+def run_wrk(args: argparse.Namespace, script: str, url: str, duration: int) -> str:
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency"]
+    cmd += ["-s", script, url]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{shlex.join(cmd)} failed ({done.returncode}): {done.stdout}{done.stderr}"
+        )
+    return done.stdout
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, runs: list[Run], other: str) -> tuple[str, float]:
+    """Markdown with one row per run and the medians; returns (text, ingest/bare ratio)."""
+    lines = [
+        f"# Ingest benchmark ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})",
+        "",
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, POST {args.path}, "
+        f"{len(BODY)}-byte StreamStatusEvent; {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, uvicorn --loop uvloop --http httptools, 1 worker.",
+        "",
+        f"target: {args.target or args.cmd or 'ingest app (create_app, InMemoryBus drained)'}",
+        "",
+        "| run | target | req/s | p50 ms | p99 ms | errors |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.index} | {r.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+        for r in runs
+    ]
+    lines += [
+        "",
+        "| target | median req/s | median p50 ms | median p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    medians = {}
+    for target in ("bare echo", other):
+        mine = [r for r in runs if r.target == target]
+        medians[target] = statistics.median(r.rps for r in mine)
+        p50 = statistics.median(r.p50_ms for r in mine)
+        p99 = statistics.median(r.p99_ms for r in mine)
+        lines.append(f"| {target} | {medians[target]:,.0f} | {p50:.2f} | {p99:.2f} |")
+    ratio = medians[other] / medians["bare echo"]
+    lines += ["", f"**{other} / bare echo (median req/s): {ratio:.2f}x**", ""]
+    return "\n".join(lines), ratio
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per target, alternated A/B")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load first")
+    parser.add_argument("--connections", type=int, default=32, help="wrk -c")
+    parser.add_argument("--threads", type=int, default=1, help="wrk -t")
+    parser.add_argument("--path", default="/wcs/StreamStatusEvent", help="hook path to POST")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--target", help="base URL of an already running ingest (e.g. wcs-analytics run)"
+    )
+    group.add_argument("--cmd", help="command to start as the target; {port} becomes a free port")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench/results/ingest.md")
+    parser.add_argument("--min-ratio", type=float, help="exit 1 when target/bare is below this")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk not found; install with: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    other = "target" if args.target or args.cmd else "ingest"
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "post.lua")
+        Path(script).write_text(lua_script(BODY))
+        bases = {"bare echo": stack.enter_context(uvicorn_server("echo_app"))}
+        if args.target:
+            bases[other] = args.target.rstrip("/")
+            _wait_ready(bases[other] + "/health", timeout=5)
+        elif args.cmd:
+            bases[other] = stack.enter_context(command_server(args.cmd))
+        else:
+            bases[other] = stack.enter_context(uvicorn_server("ingest_app", factory=True))
+        for base in bases.values():
+            if args.warmup > 0:
+                run_wrk(args, script, base + args.path, args.warmup)
+        runs = []
+        for index in range(1, args.runs + 1):
+            for target, base in bases.items():
+                output = run_wrk(args, script, base + args.path, args.duration)
+                runs.append(parse_wrk(output, target, index))
+                print(f"run {index} {target}: {runs[-1].rps:,.0f} req/s", file=sys.stderr)
+    text, ratio = report(args, runs, other)
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    return 1 if args.min_ratio is not None and ratio < args.min_ratio else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The bus between ingest and processors: a small Protocol and the in-memory implementation.
+
+Kafka implements the same Protocol in production. ``publish`` never blocks
+and never raises on a full bus: the hook path must not be slowed by analytics
+being behind. A full bus hands the envelope to an overflow sink (a local
+NDJSON spool) so nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+from events.envelope import Envelope
+
+
+class Bus(Protocol):
+    def publish(self, envelope: Envelope) -> None:
+        """Hand one envelope downstream. Must not block; called on the event loop."""
+
+    def depth(self) -> int:
+        """Envelopes accepted but not yet consumed (for /metrics)."""
+
+
+class InMemoryBus:
+    """Bounded asyncio queue; overflow goes to ``on_overflow`` instead of blocking."""
+
+    def __init__(self, maxsize: int, on_overflow: Callable[[Envelope], None]) -> None:
+        self._queue: asyncio.Queue[Envelope | None] = asyncio.Queue(maxsize)
+        self._on_overflow = on_overflow
+        self.overflowed = 0
+
+    def publish(self, envelope: Envelope) -> None:
+        try:
+            self._queue.put_nowait(envelope)
+        except asyncio.QueueFull:
+            self.overflowed += 1
+            self._on_overflow(envelope)
+
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    async def get(self) -> Envelope | None:
+        """Next envelope; None once ``close`` was called and everything before it was read."""
+        return await self._queue.get()
+
+    def get_nowait(self) -> Envelope | None:
+        """Raises asyncio.QueueEmpty when nothing is waiting."""
+        return self._queue.get_nowait()
+
+    async def close(self) -> None:
+        """Mark the end of input; waits for room so the end marker is never dropped."""
+        await self._queue.put(None)

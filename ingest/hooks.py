@@ -1,0 +1,147 @@
+"""The hook logic: validate, authenticate, parse, redact, stamp, publish, answer.
+
+One code path for both HTTP adapters (the ASGI fast path and the documented
+FastAPI route). ``handle`` never blocks and never raises for bad input: every
+outcome becomes a status, a body and one ``wcs_hooks_total`` increment. Bad
+input is never published. Bodies are never logged (they carry secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+
+from events.bus import Bus
+from events.catalog import Method, is_valid_name, resolve
+from events.envelope import make
+from ingest.auth import UNAUTHORIZED, Authenticator, Headers
+from ingest.config import DEFAULT_REDACT_KEYS, IngestConfig
+from ingest.metrics import HookMetrics
+from ingest.redact import Redactor
+
+log = logging.getLogger(__name__)
+
+INVALID_LABEL: Final = "_invalid"  # metric label of names that are not hook names
+OTHER_LABEL: Final = "_other"  # unknown-family names beyond MAX_UNKNOWN_LABELS
+MAX_UNKNOWN_LABELS: Final = 32
+_MAX_CACHED: Final = 1024
+_JSON_KINDS: Final = {list: "an array", str: "a string", int: "a number", float: "a number"}
+
+Answer = tuple[int, bytes]
+
+
+def error(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+class HookHandler:
+    """Answers one WCS hook call; shared by both HTTP adapters. Call on the event loop."""
+
+    def __init__(
+        self,
+        config: IngestConfig,
+        bus: Bus,
+        metrics: HookMetrics,
+        now_ms: Callable[[], int],
+        ids: Callable[[], str],
+    ) -> None:
+        self.max_body_bytes = config.max_body_bytes
+        self._redact = Redactor((*DEFAULT_REDACT_KEYS, *config.redact_keys))
+        self._auth = Authenticator(config.hmac_secret, config.basic_auth)
+        self._rest_client_config = config.rest_client_config
+        self._bus = bus
+        self._metrics = metrics
+        self._now_ms = now_ms
+        self._ids = ids
+        self._methods: dict[str, tuple[Method, str] | None] = {}
+        self._unknown_labels: set[str] = set()
+
+    def handle(self, method: str, raw: bytes, headers: Headers) -> Answer:
+        """Status and response body for ``POST /wcs/{method}`` with body ``raw``.
+
+        200 echoes ``raw`` unchanged (``connect`` gets ``restClientConfig`` added
+        when configured); 404 invalid name, 401/403 auth, 400 not a JSON object.
+        """
+        resolved = self._resolve(method)
+        if resolved is None:
+            return self._refuse(INVALID_LABEL, "bad_method", 404, _bad_name(method))
+        hook, label = resolved
+        if self._auth.enabled:
+            refused = self._auth.check(raw, headers)
+            if refused is not None:
+                return self._refuse_auth(label, refused)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return self._refuse(label, "bad_json", 400, f"body is not valid JSON: {exc}")
+        if type(body) is not dict:
+            kind = _JSON_KINDS.get(type(body), "null" if body is None else "a boolean")
+            return self._refuse(label, "not_object", 400, f"body must be a JSON object, not {kind}")
+        self._publish(hook, label, body, raw)
+        if hook.name == "connect" and self._rest_client_config is not None:
+            return 200, orjson.dumps({**body, "restClientConfig": self._rest_client_config})
+        return 200, raw
+
+    def too_large(self, method: str) -> Answer:
+        """The body exceeded ``max_body_bytes`` (detected by the adapter while reading)."""
+        message = f"body exceeds the limit of {self.max_body_bytes} bytes"
+        return self._refuse(self._label(method), "too_large", 413, message)
+
+    def wrong_http_method(self, method: str) -> Answer:
+        return self._refuse(self._label(method), "bad_http_method", 405, "hooks must be POST")
+
+    def disconnected(self, method: str) -> Answer:
+        message = "client disconnected before the body was complete"
+        return self._refuse(self._label(method), "disconnected", 400, message)
+
+    def _publish(self, hook: Method, label: str, body: dict[str, Any], raw: bytes) -> None:
+        try:
+            self._bus.publish(make(hook, self._redact(body, raw), self._now_ms(), self._ids()))
+        except Exception:  # the bus must not raise; if it does, WCS still gets its answer
+            log.exception("publishing a %s envelope failed", hook.name)
+            self._metrics.count(label, "publish_error")
+        else:
+            self._metrics.count(label, "ok")
+
+    def _refuse(self, label: str, outcome: str, status: int, message: str) -> Answer:
+        self._metrics.count(label, outcome)
+        return status, error(message)
+
+    def _refuse_auth(self, label: str, status: int) -> Answer:
+        if status == UNAUTHORIZED:
+            return self._refuse(label, "unauthorized", status, "HTTP Basic credentials required")
+        return self._refuse(label, "forbidden", status, "wrong credentials or WCS signature")
+
+    def _resolve(self, name: str) -> tuple[Method, str] | None:
+        """(method, metric label), or None for an invalid name; cached (bounded)."""
+        try:
+            return self._methods[name]
+        except KeyError:
+            pass
+        found = None
+        if is_valid_name(name):
+            hook = resolve(name)
+            found = (hook, self._label_of(hook))
+        if len(self._methods) < _MAX_CACHED:
+            self._methods[name] = found
+        return found
+
+    def _label(self, name: str) -> str:
+        resolved = self._resolve(name)
+        return INVALID_LABEL if resolved is None else resolved[1]
+
+    def _label_of(self, hook: Method) -> str:
+        """Canonical names label themselves; unknown names too, up to a bound (cardinality)."""
+        if hook.family != "unknown" or hook.name in self._unknown_labels:
+            return hook.name
+        if len(self._unknown_labels) < MAX_UNKNOWN_LABELS:
+            self._unknown_labels.add(hook.name)
+            return hook.name
+        return OTHER_LABEL
+
+
+def _bad_name(name: str) -> str:
+    return f"no hook named {name[:80]!r}: a hook name matches [A-Za-z][A-Za-z0-9_]{{0,63}}"

@@ -1,0 +1,82 @@
+"""Numbered, idempotent schema migrations, recorded in ``{db}.schema_migrations``.
+
+Statements are templates with a ``{db}`` placeholder (replaced, not
+``str.format``-ed, so DDL may contain braces). Every statement is idempotent
+(``IF NOT EXISTS``) so a run interrupted between a statement and its record is
+simply repeated. A later change to ``events.tables`` needs a new migration
+(``ALTER TABLE {db}.x ADD COLUMN IF NOT EXISTS ...``): migration 1 is generated
+from the current definitions, so on a fresh database the ALTER is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from events.tables import TABLES
+from sinks.errors import translated
+from sinks.schema import (
+    MIGRATIONS_TABLE,
+    check_identifier,
+    create_database_sql,
+    create_migrations_table_sql,
+    create_table_sql,
+)
+
+log = logging.getLogger(__name__)
+
+DB: Final = "{db}"
+
+Migration = tuple[int, str, list[str]]
+
+MIGRATIONS: Final[list[Migration]] = [
+    (
+        1,
+        "create_tables",
+        [create_database_sql(DB)] + [create_table_sql(table, DB) for table in TABLES.values()],
+    ),
+]
+
+
+def applied_versions(client: Any, database: str) -> set[int]:
+    """Versions recorded in ``{db}.schema_migrations`` (empty if the table does not exist yet)."""
+    exists = client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": database, "t": MIGRATIONS_TABLE},
+    )
+    if int(exists) == 0:
+        return set()
+    rows = client.query(f"SELECT DISTINCT version FROM {database}.{MIGRATIONS_TABLE}").result_rows
+    return {int(row[0]) for row in rows}
+
+
+def migrate(client: Any, database: str = "wcs") -> list[int]:
+    """Apply the missing migrations in order; returns the numbers applied by this call.
+
+    Afterwards ``database`` is the client's default database (as ``connect`` sets it).
+    Idempotent: a second run applies nothing. A failed statement raises
+    ConfigError (e.g. no DDL rights), TransientError or PermanentError from
+    ``sinks.errors``; the failed migration is not recorded, so the next run retries it.
+    """
+    check_identifier(database)
+    with translated(f"migrating {database}"):
+        done = applied_versions(client, database)
+        applied = [number for number, _, _ in MIGRATIONS if number not in done]
+        for number, name, statements in MIGRATIONS:
+            if number in applied:
+                _apply(client, database, number, name, statements)
+    client.database = database  # as connect() does once the database exists
+    return applied
+
+
+def _apply(client: Any, database: str, number: int, name: str, statements: list[str]) -> None:
+    client.command(create_database_sql(database))
+    client.command(create_migrations_table_sql(database))
+    for statement in statements:
+        client.command(statement.replace(DB, database))
+    record = "SELECT {v:UInt32}, {n:String}, now64(3, 'UTC')"  # server-side parameters
+    client.command(
+        f"INSERT INTO {database}.{MIGRATIONS_TABLE} (version, name, applied_at) {record}",
+        parameters={"v": number, "n": name},
+    )
+    log.info("applied migration %d %s to %s", number, name, database)

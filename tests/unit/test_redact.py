@@ -1,0 +1,95 @@
+"""Redaction: secret keys removed at any depth, case-insensitively, copying only what changes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.redact import Redactor, redact
+
+KEYS = frozenset({"sippassword", "authtoken", "token"})
+
+CASES: list[tuple[str, Any, Any]] = [
+    ("top level", {"a": 1, "authToken": "s"}, {"a": 1}),
+    ("case-insensitive", {"AUTHTOKEN": "s", "SipPassword": "p", "b": 2}, {"b": 2}),
+    ("nested", {"x": {"y": {"token": "s", "z": 1}}}, {"x": {"y": {"z": 1}}}),
+    ("in custom", {"custom": {"token": "12345789", "room": "r"}}, {"custom": {"room": "r"}}),
+    ("list of dicts", {"l": [{"token": "s"}, {"k": 1}, 3]}, {"l": [{}, {"k": 1}, 3]}),
+    ("list in list", {"l": [[{"authToken": "s", "k": 1}]]}, {"l": [[{"k": 1}]]}),
+    (
+        "secret value kept",
+        {"tokenizer": "token", "n": "authToken"},
+        {"tokenizer": "token", "n": "authToken"},
+    ),
+    ("containers under a secret key", {"token": {"deep": [1]}, "k": 1}, {"k": 1}),
+    ("top-level list", [{"token": "s"}], [{}]),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_redact_removes_keys_at_any_depth(name: str, value: Any, expected: Any) -> None:
+    before = copy.deepcopy(value)
+    assert redact(value, KEYS) == expected
+    assert value == before  # input never mutated
+
+
+def test_no_match_returns_the_same_object() -> None:
+    body = {"a": {"b": [1, {"c": 2}]}, "custom": {"room": "r"}}
+    assert redact(body, KEYS) is body
+
+
+def test_only_the_path_to_a_removed_key_is_copied() -> None:
+    untouched = {"big": list(range(10))}
+    body = {"keep": untouched, "custom": {"token": "s"}, "l": [untouched]}
+    out = redact(body, KEYS)
+    assert out is not body and out["custom"] is not body["custom"]
+    assert out["keep"] is untouched and out["l"] is body["l"]
+
+
+def test_redactor_skips_bodies_that_cannot_hold_a_key() -> None:
+    body = {"status": "PUBLISHING"}
+    assert Redactor(KEYS)(body, orjson.dumps(body)) is body
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"\\u0074oken": "s", "a": 1}',  # escaped key: bytes never show "token"
+        '{"to\u212aen": "s", "a": 1}'.encode(),  # KELVIN SIGN lower-cases to "k"
+        '{"TOKEN": "s", "a": 1, "b": "\u0444"}'.encode(),  # non-ASCII body
+        b'{"ToKeN": "s", "a": 1}',
+    ],
+)
+def test_redactor_finds_keys_the_byte_check_cannot_see(raw: bytes) -> None:
+    out = Redactor(["token"])(orjson.loads(raw), raw)
+    assert [key for key in out if key.lower() == "token"] == []
+    assert out["a"] == 1
+
+
+def _reference(value: Any, keys: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _reference(v, keys) for k, v in value.items() if k.lower() not in keys}
+    if isinstance(value, list):
+        return [_reference(v, keys) for v in value]
+    return value
+
+
+_keys = st.sampled_from(["token", "Token", "authToken", "sipPassword", "a", "custom", "tok"])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_redact_matches_a_deep_filter_and_redactor_agrees(value: Any) -> None:
+    expected = _reference(value, KEYS)
+    assert redact(value, KEYS) == expected
+    if isinstance(value, dict):
+        assert Redactor(KEYS)(value, orjson.dumps(value)) == expected

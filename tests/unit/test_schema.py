@@ -1,0 +1,95 @@
+"""DDL, migrations list and the events row, generated from events.tables (pure, no IO)."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+
+from events.catalog import resolve
+from events.envelope import make
+from events.tables import TABLES, check_row
+from sinks.errors import ConfigError
+from sinks.migrations import MIGRATIONS
+from sinks.schema import (
+    check_identifier,
+    column_types,
+    create_table_sql,
+    envelope_row,
+    version_column,
+)
+
+
+@pytest.mark.parametrize("table", TABLES.values(), ids=TABLES.keys())
+def test_create_table_sql_lists_every_column_in_order(table):
+    sql = create_table_sql(table, "wcs")
+    found = re.findall(r"^\s+`(\w+)` (.+?),?$", sql, flags=re.MULTILINE)
+    assert found == list(table.columns)
+    assert sql.startswith(f"CREATE TABLE IF NOT EXISTS wcs.{table.name} (")
+    assert f"\nENGINE = {table.engine}\n" in sql
+    assert sql.endswith(f"ORDER BY ({', '.join(table.order_by)})")
+    assert ("PARTITION BY" in sql) == (table.partition_by is not None)
+
+
+def test_events_is_partitioned_by_month():
+    assert "\nPARTITION BY toYYYYMM(received_at)\n" in create_table_sql(TABLES["events"], "x")
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("events", None),
+        ("calls", "version"),
+        ("keepalive_gaps", "version"),
+        ("messages", "version"),
+    ],
+)
+def test_version_column(table, expected):
+    assert version_column(TABLES[table]) == expected
+
+
+def test_every_table_but_events_coalesces_by_version():
+    assert {n for n, t in TABLES.items() if version_column(t) is None} == {"events"}
+
+
+def test_column_types_follow_column_names():
+    calls = TABLES["calls"]
+    types = column_types(calls)
+    assert len(types) == len(calls.column_names)
+    assert types[calls.column_names.index("ringing_at")] == "Nullable(DateTime64(3, 'UTC'))"
+
+
+def test_migrations_are_numbered_from_one_and_templated():
+    numbers = [number for number, _, _ in MIGRATIONS]
+    assert numbers == list(range(1, len(numbers) + 1))
+    _, name, statements = MIGRATIONS[0]
+    assert name
+    assert statements[0] == "CREATE DATABASE IF NOT EXISTS {db}"
+    created = [re.search(r"EXISTS \{db\}\.(\w+) ", s) for s in statements[1:]]
+    assert [m.group(1) for m in created if m] == list(TABLES)
+    assert all("IF NOT EXISTS" in s for _, _, stmts in MIGRATIONS for s in stmts)
+
+
+@pytest.mark.parametrize("name", ["wcs", "test_0a1b", "_x", "A9"])
+def test_check_identifier_accepts(name):
+    assert check_identifier(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "a-b", "wcs; DROP TABLE x", "a.b", "ü", "x" * 64])
+def test_check_identifier_rejects(name):
+    with pytest.raises(ConfigError, match="database name"):
+        check_identifier(name)
+
+
+def test_envelope_row_fills_missing_scope_with_empty_string():
+    body = {"nodeId": "n1", "callId": "c1", "text": "привет ☎"}
+    envelope = make(resolve("CallStatusEvent"), body, 1_700_000_000_123, "p-1")
+    table, values = row = envelope_row(envelope)
+    check_row(row)
+    assert table == "events"
+    assert values["node_id"] == "n1"
+    assert values["app_key"] == values["session_id"] == ""
+    assert values["key"] == "c1"
+    assert values["received_at"] == 1_700_000_000_123
+    assert orjson.loads(values["body"]) == body

@@ -1,0 +1,165 @@
+"""The ``wcs-analytics`` command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from wcs_analytics import settings as settings_mod
+from wcs_analytics.datadir import DataDirBusy
+from wcs_analytics.settings import Settings, SettingsError
+
+STORE_SETTINGS = (
+    "data_dir",
+    "clickhouse",
+    "database",
+    "log_level",
+    "batch_rows",
+    "batch_interval_ms",
+    "keepalive_interval_ms",
+    "call_setup_timeout_ms",
+    "call_idle_timeout_ms",
+    "stream_idle_timeout_ms",
+    "connection_idle_timeout_ms",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wcs-analytics",
+        description="Real-time analytics for Flashphoner WCS REST hooks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="ingest + processing + ClickHouse sink in one process")
+    settings_mod.add_flags(run)
+
+    replay = sub.add_parser("replay", help="feed an envelope NDJSON file through the processors")
+    replay.add_argument("file", type=Path)
+    replay.add_argument(
+        "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
+    )
+    settings_mod.add_flags(replay, STORE_SETTINGS)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema")
+    settings_mod.add_flags(migrate, ("data_dir", "clickhouse", "database", "log_level"))
+
+    query = sub.add_parser(
+        "query", help="run one SQL query (embedded: while the service is stopped)"
+    )
+    query.add_argument("sql")
+    query.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
+    settings_mod.add_flags(query, ("data_dir", "clickhouse", "database", "log_level"))
+
+    sim = sub.add_parser("simulate", help="generate realistic WCS hook traffic")
+    from wcs_analytics.simulate_cli import add_arguments
+
+    add_arguments(sim)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return settings_mod.load(os.environ, args)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _owner(settings: Settings) -> AbstractContextManager[object]:
+    """Embedded data has one owner process: take the data directory lock."""
+    from wcs_analytics.datadir import DataDirLock
+
+    if settings.embedded:
+        return DataDirLock(settings.data_dir)
+    return contextlib.nullcontext()
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.client import connect
+    from sinks.migrations import migrate
+
+    client = connect(settings.dsn, settings.database)
+    try:
+        applied = migrate(client, settings.database)
+    finally:
+        client.close()
+    print(f"migrations applied: {applied or 'none (up to date)'}")
+    return 0
+
+
+def _query(settings: Settings, args: argparse.Namespace) -> int:
+    import orjson
+
+    from sinks.client import connect
+
+    client = connect(settings.dsn, settings.database)
+    try:
+        result = client.query(args.sql)
+        out = sys.stdout
+        if args.format == "jsonl":
+            for row in result.named_results():
+                out.write(orjson.dumps(row, default=str).decode() + "\n")
+        else:
+            for values in result.result_rows:
+                out.write("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
+    finally:
+        client.close()
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from wcs_analytics.replay import replay
+    from wcs_analytics.store import Store
+
+    if not args.file.is_file():
+        print(f"wcs-analytics replay: {args.file}: no such file", file=sys.stderr)
+        return 2
+    store = Store(settings, restore_state=False)
+    try:
+        stats = replay(store, args.file, args.rejects)
+    finally:
+        store.close()
+    print(
+        f"replayed {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
+        f"{stats.seconds:.1f}s, {stats.rows_written} rows written to {store.describe()}"
+    )
+    return 1 if stats.rejected else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            from wcs_analytics.simulate_cli import main as simulate_main
+
+            return simulate_main(args)
+        settings = _settings(args)
+        _logging(settings.log_level)
+        if args.command == "run":
+            from wcs_analytics.service import run
+
+            return run(settings)
+        commands = {"migrate": _migrate, "replay": _replay, "query": _query}
+        with _owner(settings):
+            return commands[args.command](settings, args)
+    except SettingsError as exc:
+        print(f"wcs-analytics: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DataDirBusy as exc:
+        print(f"wcs-analytics: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

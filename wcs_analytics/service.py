@@ -1,0 +1,168 @@
+"""``wcs-analytics run``: ingest + processors + sink in one process (the embedded default).
+
+Shutdown (SIGTERM/SIGINT): stop accepting, answer in-flight hooks, drain the
+bus, fire due timeouts, emit held windows, write every pending row, save the
+open sessions, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from events.bus import InMemoryBus
+from ingest.app import create_app
+from processors.embedded import EmbeddedRunner, EventClock
+from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.settings import Settings
+from wcs_analytics.spool import OverflowSpool
+from wcs_analytics.store import Store
+
+log = logging.getLogger("wcs_analytics")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server whose signal handling stops serving but lets us flush afterwards.
+
+    uvicorn re-raises captured signals after serve() returns, which would kill the
+    process before the sink is flushed; we only ask it to exit.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    def _stop(self, sig: int) -> None:
+        log.info("received %s: stopping intake, flushing", signal.Signals(sig).name)
+        self.should_exit = True
+
+
+def _gauge(name: str, help_text: str, value: float) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n{name} {value}\n"
+
+
+def _counter(name: str, help_text: str, value: float, labels: str = "") -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} counter\n{name}{labels} {value}\n"
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings)
+        self.spool = OverflowSpool(settings.data_dir / "spool")
+        self.bus = InMemoryBus(settings.queue_size, self.spool.append)
+        self.clock = EventClock(follow_wall=True)
+        self.runner: EmbeddedRunner | None = None
+        self.started = time.monotonic()
+
+    def metrics(self) -> str:
+        runner, writer = self.runner, self.store.writer
+        parts = [
+            _counter(
+                "wcs_bus_overflow_total",
+                "envelopes spooled because the bus was full",
+                self.bus.overflowed,
+            ),
+            _gauge(
+                "wcs_open_entities",
+                "sessions and windows held in memory",
+                self.store.pipeline.open_entities(),
+            ),
+            _counter(
+                "wcs_late_dropped_total",
+                "window hits later than the retention",
+                self.store.pipeline.late_dropped,
+            ),
+            _gauge(
+                "wcs_sink_pending_rows",
+                "rows waiting for the next ClickHouse insert",
+                writer.pending,
+            ),
+        ]
+        if runner is not None:
+            parts.append(_counter("wcs_processed_total", "envelopes processed", runner.processed))
+            parts.append(
+                _counter("wcs_flush_errors_total", "failed ClickHouse flushes", runner.flush_errors)
+            )
+        for key, value in sorted(writer.stats.items()):
+            if isinstance(value, int | float):
+                parts.append(_counter(f"wcs_sink_{key}_total", f"sink {key}", value))
+        return "".join(parts)
+
+    def health(self) -> dict[str, Any]:
+        now, event = self.clock.now(), self.store.pipeline.clock_ms
+        return {
+            "queue_depth": self.bus.depth(),
+            "event_clock_ms": now,
+            "last_event_ms": event,
+            "pending_rows": self.store.writer.pending,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+        }
+
+    async def serve(self) -> None:
+        settings = self.settings
+        self.store.replay_spool(self.spool)
+        self.runner = EmbeddedRunner(
+            self.bus,
+            self.store.pipeline,
+            self.store.writer,
+            self.clock,
+            after_flush=self.store.maybe_checkpoint,
+        )
+        app = create_app(
+            settings.ingest_config(), self.bus, extra_metrics=self.metrics, health=self.health
+        )
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            http="httptools",
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+        )
+        server = _Server(config)
+        runner_task = asyncio.create_task(self.runner.run())
+        log.info(
+            "wcs-analytics listening on http://%s:%d/wcs/{method} -> %s",
+            settings.host,
+            settings.port,
+            self.store.describe(),
+        )
+        try:
+            await server.serve()
+        finally:
+            await self.bus.close()
+            await runner_task
+            self.spool.close()
+            self.store.checkpoint()
+            log.info("stopped: %d envelopes processed, all rows written", self.runner.processed)
+
+
+def run(settings: Settings) -> int:
+    import uvloop
+
+    lock = DataDirLock(settings.data_dir) if settings.embedded else contextlib.nullcontext()
+    with lock:
+        service = Service(settings)
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(service.serve())
+        finally:
+            service.store.close()
+    return 0

@@ -1,0 +1,224 @@
+"""One typed settings object for the wcs-analytics service.
+
+Every setting is defined once in ``FIELDS``: its environment variable
+(``WCS_<NAME>``), its command-line flag (``--name-with-dashes``), its type and
+default. Values come from defaults, then the environment, then flags, and are
+validated at start-up with an error naming the variable and the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from ingest.config import IngestConfig
+from processors.config import ProcessorConfig
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+class Secret:
+    """A string that never shows up in repr, logs or errors."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {value}")
+    return value
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    if not text.strip():
+        return None
+    source = Path(text[1:]).read_bytes() if text.startswith("@") else text
+    value = orjson.loads(source)
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object (or @file holding one)")
+    return value
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _secret(text: str) -> Secret | None:
+    return Secret(text) if text else None
+
+
+def _opt(text: str) -> str | None:
+    return text or None
+
+
+def _setting(default: Any, parse: Callable[[str], Any], help: str, **extra: Any) -> Any:
+    meta = {"parse": parse, "help": help, **extra}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = _setting("127.0.0.1", str, "address to listen on (0.0.0.0 to let WCS reach it)")
+    port: int = _setting(8090, _positive_int, "HTTP port for the hooks, /metrics, /health")
+    data_dir: Path = _setting(Path("data"), Path, "where embedded data lives (chDB, spool, state)")
+    clickhouse: str | None = _setting(
+        None, _opt, "ClickHouse DSN: chdb:///abs/path or http(s)://user:pass@host:8123"
+    )
+    database: str = _setting("wcs", str, "ClickHouse database name")
+    log_level: str = _setting("info", str, "debug, info, warning or error")
+    queue_size: int = _setting(100_000, _positive_int, "in-process bus bound (envelopes)")
+    batch_rows: int = _setting(5000, _positive_int, "flush to ClickHouse after this many rows")
+    batch_interval_ms: int = _setting(1000, _positive_int, "... or after this many ms")
+    max_body_bytes: int = _setting(1 << 20, _positive_int, "largest hook body accepted (413 above)")
+    redact_keys: tuple[str, ...] = _setting(
+        (), _csv, "extra body keys to remove before storing (sipPassword, authToken, token always)"
+    )
+    hmac_secret: Secret | None = _setting(
+        None,
+        _secret,
+        "WCS rest_hook_secret_key: require 'Authorization: WCS <hmac-md5>'",
+        secret=True,
+    )
+    basic_user: str | None = _setting(None, _opt, "require HTTP Basic auth with this user")
+    basic_password: Secret | None = _setting(None, _secret, "... and this password", secret=True)
+    rest_client_config: dict[str, Any] | None = _setting(
+        None, _json_object, "restClientConfig object (JSON or @file) added to connect answers"
+    )
+    keepalive_interval_ms: int = _setting(
+        10_000, _positive_int, "WCS streaming_sessions_keep_alive_interval"
+    )
+    call_setup_timeout_ms: int = _setting(5 * 60_000, _positive_int, "close calls stuck in setup")
+    call_idle_timeout_ms: int = _setting(12 * 3600_000, _positive_int, "close silent calls")
+    stream_idle_timeout_ms: int = _setting(
+        12 * 3600_000, _positive_int, "close streams that never had keep-alives"
+    )
+    connection_idle_timeout_ms: int = _setting(
+        24 * 3600_000, _positive_int, "close silent connections"
+    )
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def dsn(self) -> str:
+        if self.clickhouse:
+            return self.clickhouse
+        return f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    def ingest_config(self) -> IngestConfig:
+        basic = None
+        if self.basic_user and self.basic_password:
+            basic = (self.basic_user, self.basic_password.get())
+        defaults = IngestConfig()
+        return IngestConfig(
+            max_body_bytes=self.max_body_bytes,
+            redact_keys=defaults.redact_keys + self.redact_keys,
+            hmac_secret=self.hmac_secret.get() if self.hmac_secret else None,
+            basic_auth=basic,
+            rest_client_config=self.rest_client_config,
+        )
+
+    def processor_config(self) -> ProcessorConfig:
+        return ProcessorConfig(
+            keepalive_interval_ms=self.keepalive_interval_ms,
+            call_setup_timeout_ms=self.call_setup_timeout_ms,
+            call_idle_timeout_ms=self.call_idle_timeout_ms,
+            stream_idle_timeout_ms=self.stream_idle_timeout_ms,
+            connection_idle_timeout_ms=self.connection_idle_timeout_ms,
+        )
+
+
+FIELDS: Final = {f.name: f for f in dataclasses.fields(Settings)}
+ENV_PREFIX: Final = "WCS_"
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """Add a flag per setting (all, or ``names``); flags default to None = not given."""
+    for name, f in FIELDS.items():
+        if names is None or name in names:
+            parser.add_argument(
+                flag_name(name),
+                dest=f"setting_{name}",
+                default=None,
+                metavar="VALUE",
+                help=f"{f.metadata['help']} [env {env_name(name)}]",
+            )
+
+
+def load(env: Mapping[str, str], args: argparse.Namespace | None = None) -> Settings:
+    """Defaults < environment < flags. Raises SettingsError naming the variable."""
+    values: dict[str, Any] = {}
+    for name, f in FIELDS.items():
+        flag_value = getattr(args, f"setting_{name}", None) if args is not None else None
+        source, raw = (
+            (flag_name(name), flag_value)
+            if flag_value is not None
+            else (env_name(name), env.get(env_name(name)))
+        )
+        if raw is None:
+            continue
+        try:
+            values[name] = f.metadata["parse"](raw)
+        except (ValueError, OSError) as exc:
+            shown = "***" if f.metadata.get("secret") else repr(raw)
+            raise SettingsError(f"{source}={shown}: {exc}") from None
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise SettingsError(f"{env_name('log_level')}: unknown level {settings.log_level!r}")
+    if not settings.database.isidentifier():
+        raise SettingsError(f"{env_name('database')}: {settings.database!r} is not an identifier")
+    if bool(settings.basic_user) != bool(settings.basic_password):
+        raise SettingsError(
+            f"{env_name('basic_user')} and {env_name('basic_password')} go together"
+        )
+    dsn = settings.dsn
+    if not dsn.startswith(("chdb:///", "http://", "https://")):
+        raise SettingsError(
+            f"{env_name('clickhouse')}: {dsn!r} must start with chdb:///, http:// or https://"
+        )
