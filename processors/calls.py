@@ -6,7 +6,7 @@ rows to emit. Semantics and formulas: docs/processing.md#calls.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from events.envelope import Envelope
@@ -38,17 +38,10 @@ SipStamp = tuple[int, str, int]
 
 
 @dataclass(frozen=True, slots=True)
-class CallState:
+class CallState(c.CoreState):
     core: c.Core
     sip: SipStamp | None = None  # latest (t, id, sipStatus) of a lifecycle event
     holds: tuple[tuple[int, str], ...] = ()  # distinct (t, status), time-sorted, newest kept
-
-    @property
-    def statuses(self) -> frozenset[str]:
-        return c.statuses(self.core)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallState:

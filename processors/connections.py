@@ -7,7 +7,7 @@ but its ``FAILED`` does not end the session. See docs/processing.md#connections.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from events.envelope import Envelope
@@ -34,16 +34,9 @@ SPEC: Final = c.Spec(
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionState:
+class ConnectionState(c.CoreState):
     core: c.Core
     registration: c.Stamp | None = None  # latest (t, id, status) of RegistrationStatusEvent
-
-    @property
-    def statuses(self) -> frozenset[str]:
-        return c.statuses(self.core)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConnectionState:

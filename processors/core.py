@@ -10,7 +10,7 @@ times, fields and the set of statuses counted in ``status_counts``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from events.envelope import Envelope
@@ -183,3 +183,20 @@ def publish(
 
 def core_from_dict(data: dict[str, Any]) -> Core:
     return Core(**tuplify(data))
+
+
+class CoreState:
+    """Mixin for entity states built around a ``core: Core`` field (dataclasses only)."""
+
+    __slots__ = ()
+    core: Core
+
+    @property
+    def statuses(self) -> frozenset[str]:
+        """Statuses the entity has reached (feeds status_counts)."""
+        return statuses(self.core)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for snapshots and Faust tables; ``from_dict`` reverses it."""
+        result: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return result

@@ -5,7 +5,7 @@ Pure ``step``/``deadline``/``expire``. Semantics and formulas: docs/processing.m
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from events.envelope import Envelope
@@ -48,17 +48,10 @@ SPEC: Final = c.Spec(
 
 
 @dataclass(frozen=True, slots=True)
-class StreamState:
+class StreamState(c.CoreState):
     core: c.Core
     kinds: tuple[str, ...] = ()  # sorted kind hints seen
     keepalives: keepalive.KeepAlives = field(default_factory=keepalive.KeepAlives)
-
-    @property
-    def statuses(self) -> frozenset[str]:
-        return c.statuses(self.core)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamState:

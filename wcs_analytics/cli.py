@@ -111,6 +111,7 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
             for row in result.named_results():
                 out.write(orjson.dumps(row, default=str).decode() + "\n")
         else:
+            out.write("\t".join(result.column_names) + "\n")
             for values in result.result_rows:
                 out.write("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
     finally:
