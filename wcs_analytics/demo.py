@@ -19,13 +19,14 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "wcs_analytics.cli"]
 
 SUMMARY = {
-    "calls by disposition": "SELECT disposition, count() AS calls, round(avg(pdd_ms)) AS avg_pdd_ms,"
-    " round(avg(talk_ms) / 1000, 1) AS avg_talk_s FROM calls FINAL GROUP BY disposition"
-    " ORDER BY calls DESC",
+    "calls by disposition": "SELECT disposition, count() AS calls,"
+    " round(avg(pdd_ms)) AS avg_pdd_ms, round(avg(talk_ms) / 1000, 1) AS avg_talk_s"
+    " FROM calls FINAL GROUP BY disposition ORDER BY calls DESC",
     "streams": "SELECT kind, final_status, closed_by, count() AS streams,"
     " round(avg(lifetime_ms) / 1000, 1) AS avg_lifetime_s, max(keepalive_max_gap_ms) AS max_gap"
     " FROM streams FINAL GROUP BY kind, final_status, closed_by ORDER BY streams DESC",
-    "keep-alive gaps": "SELECT count() AS gaps, max(gap_ms) AS longest_ms FROM keepalive_gaps FINAL",
+    "keep-alive gaps": "SELECT count() AS gaps, max(gap_ms) AS longest_ms"
+    " FROM keepalive_gaps FINAL",
     "messages": "SELECT direction, final_status, count() AS messages FROM messages FINAL"
     " GROUP BY direction, final_status ORDER BY messages DESC",
     "connections": "SELECT final_status, count() AS connections FROM connections FINAL"
@@ -63,11 +64,13 @@ def main() -> int:
     proc = subprocess.Popen([*CLI, "run", "--port", str(port), "--data-dir", str(data)])
     try:
         _wait_healthy(url, proc)
-        subprocess.run([*CLI, "simulate", "--post", url, "--seed", "42", "--speed", "30"],
-                       check=True)
+        subprocess.run(
+            [*CLI, "simulate", "--post", url, "--seed", "42", "--speed", "30"], check=True
+        )
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
-            hooks = [ln for ln in answer.read().decode().splitlines()
-                     if ln.startswith("wcs_hooks_total")]
+            hooks = [
+                ln for ln in answer.read().decode().splitlines() if ln.startswith("wcs_hooks_total")
+            ]
         print(f"demo: /metrics has {len(hooks)} hook counters, e.g. {hooks[:2]}")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -115,6 +115,23 @@ class Settings:
     rest_client_config: dict[str, Any] | None = _setting(
         None, _json_object, "restClientConfig object (JSON or @file) added to connect answers"
     )
+    kafka: str | None = _setting(
+        None, _opt, "Kafka bootstrap servers HOST:PORT[,HOST:PORT]: production path via Kafka"
+    )
+    topic_prefix: str = _setting("wcs.", str, "Kafka topic prefix (topics <prefix><family>)")
+    topic_partitions: int = _setting(8, _positive_int, "partitions of topics created on start")
+    topic_replication: int = _setting(1, _positive_int, "replication factor of created topics")
+    create_topics: bool = _setting(True, _bool, "create missing topics on start (else verify)")
+    ack: str = _setting(
+        "broker", str, "answer WCS after the broker acknowledged (broker) or once queued (buffer)"
+    )
+    hook_budget_ms: int = _setting(2000, _positive_int, "longest a hook waits for Kafka")
+    kafka_linger_ms: int = _setting(5, int, "producer batching delay")
+    spool_max_bytes: int = _setting(1 << 30, _positive_int, "disk spool bound when Kafka is down")
+    spool_full: str = _setting(
+        "drop", str, "when the spool is full: drop (count, log, answer 200) or reject (answer 503)"
+    )
+    consumer_group: str = _setting("wcs-analytics", str, "Kafka consumer group of the workers")
     keepalive_interval_ms: int = _setting(
         10_000, _positive_int, "WCS streaming_sessions_keep_alive_interval"
     )
@@ -208,17 +225,34 @@ def load(env: Mapping[str, str], args: argparse.Namespace | None = None) -> Sett
     return settings
 
 
+def _both(name: str) -> str:
+    return f"{flag_name(name)} / {env_name(name)}"
+
+
 def _validate(settings: Settings) -> None:
     if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise SettingsError(f"{env_name('log_level')}: unknown level {settings.log_level!r}")
+        raise SettingsError(f"{_both('log_level')}: unknown level {settings.log_level!r}")
     if not settings.database.isidentifier():
-        raise SettingsError(f"{env_name('database')}: {settings.database!r} is not an identifier")
+        raise SettingsError(f"{_both('database')}: {settings.database!r} is not an identifier")
     if bool(settings.basic_user) != bool(settings.basic_password):
+        raise SettingsError(f"{_both('basic_user')} and {_both('basic_password')} go together")
+    if settings.ack not in ("broker", "buffer"):
+        raise SettingsError(f"{_both('ack')}: {settings.ack!r} is not 'broker' or 'buffer'")
+    if settings.spool_full not in ("drop", "reject"):
         raise SettingsError(
-            f"{env_name('basic_user')} and {env_name('basic_password')} go together"
+            f"{_both('spool_full')}: {settings.spool_full!r} is not 'drop' or 'reject'"
         )
+    if settings.kafka is not None and not all(
+        _is_host_port(part) for part in settings.kafka.split(",")
+    ):
+        raise SettingsError(f"{_both('kafka')}: {settings.kafka!r} is not HOST:PORT[,HOST:PORT]")
     dsn = settings.dsn
     if not dsn.startswith(("chdb:///", "http://", "https://")):
         raise SettingsError(
-            f"{env_name('clickhouse')}: {dsn!r} must start with chdb:///, http:// or https://"
+            f"{_both('clickhouse')}: {dsn!r} must start with chdb:///, http:// or https://"
         )
+
+
+def _is_host_port(text: str) -> bool:
+    host, _, port = text.strip().rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
