@@ -1,23 +1,37 @@
 """The bus between ingest and processors: a small Protocol and the in-memory implementation.
 
-Kafka implements the same Protocol in production. ``publish`` never blocks
-and never raises on a full bus: the hook path must not be slowed by analytics
-being behind. A full bus hands the envelope to an overflow sink (a local
-NDJSON spool) so nothing accepted is lost.
+Kafka implements the same Protocol in production (``ingest.kafka_bus``).
+``publish`` never blocks and never raises on a full bus: the hook path must not
+be slowed by analytics being behind. A full in-memory bus hands the envelope to
+an overflow sink (a local NDJSON spool) so nothing accepted is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from events.envelope import Envelope
 
 
+class BusRejected(Exception):
+    """The bus cannot take the envelope and its policy is to refuse (Kafka spool full, ``reject``).
+
+    The only exception a bus may raise (from ``publish`` or its awaitable); the
+    hook answers 503 so WCS retries or logs it.
+    """
+
+
 class Bus(Protocol):
-    def publish(self, envelope: Envelope) -> None:
-        """Hand one envelope downstream. Must not block; called on the event loop."""
+    def publish(self, envelope: Envelope) -> Awaitable[None] | None:
+        """Hand one envelope downstream. Must not block; called on the event loop.
+
+        None: the envelope is accepted (in-memory bus; the hot path awaits nothing).
+        An awaitable: the caller awaits it before answering WCS; it completes once
+        the envelope is durable enough (Kafka ack, producer queue or disk spool),
+        within the bus's own time budget, and raises nothing but ``BusRejected``.
+        """
 
     def depth(self) -> int:
         """Envelopes accepted but not yet consumed (for /metrics)."""

@@ -95,7 +95,8 @@ class HookEndpoint:
             return handler.disconnected(method)
         if raw is None:
             return handler.too_large(method)
-        return handler.handle(method, raw, headers)
+        answer = handler.handle(method, raw, headers)
+        return answer if isinstance(answer, tuple) else await answer
 
     def observe(self, started: float) -> None:
         self._metrics.observe(perf_counter() - started)

@@ -4,17 +4,20 @@ One code path for both HTTP adapters (the ASGI fast path and the documented
 FastAPI route). ``handle`` never blocks and never raises for bad input: every
 outcome becomes a status, a body and one ``wcs_hooks_total`` increment. Bad
 input is never published. Bodies are never logged (they carry secrets).
+
+A bus whose ``publish`` returns an awaitable (Kafka) makes ``handle`` return a
+coroutine of the answer instead; the in-memory bus keeps the synchronous path.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
 import orjson
 
-from events.bus import Bus
+from events.bus import Bus, BusRejected
 from events.catalog import Method, is_valid_name, resolve
 from events.envelope import make
 from ingest.auth import UNAUTHORIZED, Authenticator, Headers
@@ -31,6 +34,7 @@ _MAX_CACHED: Final = 1024
 _JSON_KINDS: Final = {list: "an array", str: "a string", int: "a number", float: "a number"}
 
 Answer = tuple[int, bytes]
+PendingAnswer = Coroutine[Any, Any, Answer]
 
 
 def error(message: str) -> bytes:
@@ -59,11 +63,13 @@ class HookHandler:
         self._methods: dict[str, tuple[Method, str] | None] = {}
         self._unknown_labels: set[str] = set()
 
-    def handle(self, method: str, raw: bytes, headers: Headers) -> Answer:
+    def handle(self, method: str, raw: bytes, headers: Headers) -> Answer | PendingAnswer:
         """Status and response body for ``POST /wcs/{method}`` with body ``raw``.
 
         200 echoes ``raw`` unchanged (``connect`` gets ``restClientConfig`` added
         when configured); 404 invalid name, 401/403 auth, 400 not a JSON object.
+        A coroutine of that answer when the bus asked to be awaited; it answers
+        503 only when the bus raised ``BusRejected``.
         """
         resolved = self._resolve(method)
         if resolved is None:
@@ -80,10 +86,11 @@ class HookHandler:
         if type(body) is not dict:
             kind = _JSON_KINDS.get(type(body), "null" if body is None else "a boolean")
             return self._refuse(label, "not_object", 400, f"body must be a JSON object, not {kind}")
-        self._publish(hook, label, body, raw)
+        pending = self._publish(hook, label, body, raw)
+        answer: Answer = (200, raw)
         if hook.name == "connect" and self._rest_client_config is not None:
-            return 200, orjson.dumps({**body, "restClientConfig": self._rest_client_config})
-        return 200, raw
+            answer = 200, orjson.dumps({**body, "restClientConfig": self._rest_client_config})
+        return answer if pending is None else self._confirm(pending, label, answer)
 
     def too_large(self, method: str) -> Answer:
         """The body exceeded ``max_body_bytes`` (detected by the adapter while reading)."""
@@ -97,14 +104,35 @@ class HookHandler:
         message = "client disconnected before the body was complete"
         return self._refuse(self._label(method), "disconnected", 400, message)
 
-    def _publish(self, hook: Method, label: str, body: dict[str, Any], raw: bytes) -> None:
+    def _publish(
+        self, hook: Method, label: str, body: dict[str, Any], raw: bytes
+    ) -> Awaitable[None] | None:
         try:
-            self._bus.publish(make(hook, self._redact(body, raw), self._now_ms(), self._ids()))
+            pending = self._bus.publish(
+                make(hook, self._redact(body, raw), self._now_ms(), self._ids())
+            )
+        except BusRejected:
+            return _rejected()
         except Exception:  # the bus must not raise; if it does, WCS still gets its answer
             log.exception("publishing a %s envelope failed", hook.name)
             self._metrics.count(label, "publish_error")
-        else:
+            return None
+        if pending is None:
             self._metrics.count(label, "ok")
+        return pending
+
+    async def _confirm(self, pending: Awaitable[None], label: str, answer: Answer) -> Answer:
+        """Wait for the bus's hand-off; 503 only when it refused the envelope."""
+        try:
+            await pending
+        except BusRejected as exc:
+            return self._refuse(label, "rejected", 503, str(exc) or "bus refused the event")
+        except Exception:  # the bus must not raise; if it does, WCS still gets its answer
+            log.exception("publishing a %s envelope failed", label)
+            self._metrics.count(label, "publish_error")
+            return answer
+        self._metrics.count(label, "ok")
+        return answer
 
     def _refuse(self, label: str, outcome: str, status: int, message: str) -> Answer:
         self._metrics.count(label, outcome)
@@ -141,6 +169,10 @@ class HookHandler:
             self._unknown_labels.add(hook.name)
             return hook.name
         return OTHER_LABEL
+
+
+async def _rejected() -> None:
+    raise BusRejected("event refused: the spool is full")
 
 
 def _bad_name(name: str) -> str:

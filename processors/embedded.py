@@ -108,19 +108,17 @@ class EmbeddedRunner:
                 break
             await self._flush_if_due()
         await asyncio.to_thread(finish, self.pipeline, self.sink, self.clock)
-        if self.after_flush:
-            self.after_flush()
 
     def _drain(self, first: Envelope) -> bool:
         """Process ``first`` and what is already queued; False once the end marker is seen."""
         envelope: Envelope | None = first
-        for _ in range(DRAIN_BATCH):
+        for handled in range(1, DRAIN_BATCH + 1):
             if envelope is None:
                 return False
             feed(self.pipeline, self.sink, self.clock, envelope)
             self.processed += 1
-            if self.sink.due():
-                return True
+            if handled == DRAIN_BATCH or self.sink.due():
+                return True  # take nothing more off the bus: it would be dropped
             try:
                 envelope = self.bus.get_nowait()
             except asyncio.QueueEmpty:
@@ -138,13 +136,18 @@ class EmbeddedRunner:
         delay = 0.5
         while True:
             try:
-                await asyncio.to_thread(self.sink.flush)
+                # The pipeline is not touched while this runs (we await it), so after_flush
+                # (the state checkpoint) may read it from the worker thread.
+                await asyncio.to_thread(self._flush_then_checkpoint)
             except Exception:  # retried inside the writer already; keep rows, back off, retry
                 self.flush_errors += 1
                 log.exception("flush to ClickHouse failed; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            if self.after_flush:
-                self.after_flush()
             return
+
+    def _flush_then_checkpoint(self) -> None:
+        self.sink.flush()
+        if self.after_flush:
+            self.after_flush()

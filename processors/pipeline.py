@@ -8,6 +8,7 @@ end, ``snapshot``/``restore`` to checkpoint. See docs/processing.md#pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -19,17 +20,30 @@ from processors.clock import TimerKey, Timers
 from processors.config import ProcessorConfig
 from processors.families import family
 from processors.messages import MessageState
-from processors.window_store import WindowStore
+from processors.window_store import WindowSink, WindowStore
 
 SNAPSHOT_VERSION: Final = 1
 
+OnChange = Callable[[TimerKey, Any], None]  # (key, new state or None once evicted)
+
 
 class Pipeline:
-    def __init__(self, config: ProcessorConfig) -> None:
+    """``windows``: where status hits go (default: a local ``WindowStore``; the Faust
+    workers pass a buffer that forwards hits to the window stage). ``on_change`` is
+    called after every entity state change (None: evicted) so a caller can persist it.
+    """
+
+    def __init__(
+        self,
+        config: ProcessorConfig,
+        windows: WindowSink | None = None,
+        on_change: OnChange | None = None,
+    ) -> None:
         self.config = config.validate()
         self._states: dict[TimerKey, Any] = {}
         self._timers = Timers()
-        self._windows = WindowStore(config)
+        self._windows: WindowSink = windows if windows is not None else WindowStore(config)
+        self._on_change = on_change
         self._clock: int | None = None
         self._open = 0
 
@@ -70,17 +84,28 @@ class Pipeline:
                 self._store(key, state, new)
             else:
                 del self._states[key]
+                if self._on_change is not None:
+                    self._on_change(key, None)
         return rows + self._windows.advance(now_ms)
 
     def flush(self) -> list[Row]:
         """End of input: emit every window changed since its last emission."""
         return self._windows.flush()
 
+    def load(self, key: TimerKey, state: Any) -> None:
+        """Adopt a persisted entity state (restore): schedules its timer, no callback."""
+        self._put(key, None, state)
+
     def _due(self, key: TimerKey) -> int | None:
         state = self._states.get(key)
         return None if state is None else family(key[0]).due(state, self.config)
 
     def _store(self, key: TimerKey, old: Any, new: Any) -> None:
+        self._put(key, old, new)
+        if self._on_change is not None and new is not old:
+            self._on_change(key, new)
+
+    def _put(self, key: TimerKey, old: Any, new: Any) -> None:
         fam = family(key[0])
         self._states[key] = new
         self._open += int(fam.is_open(new)) - int(old is not None and fam.is_open(old))
@@ -106,7 +131,7 @@ class Pipeline:
                 "v": SNAPSHOT_VERSION,
                 "clock_ms": self._clock,
                 "entities": entities,
-                "windows": self._windows.to_dict(),
+                "windows": _windows_dict(self._windows),
             }
         )
 
@@ -120,8 +145,14 @@ class Pipeline:
         pipeline._clock = obj["clock_ms"]
         pipeline._windows = WindowStore.from_dict(config, obj["windows"])
         for fam, name, state in obj["entities"]:
-            pipeline._store((fam, name), None, family(fam).from_dict(state))
+            pipeline.load((fam, name), family(fam).from_dict(state))
         return pipeline
+
+
+def _windows_dict(windows: WindowSink) -> dict[str, Any]:
+    if not isinstance(windows, WindowStore):
+        raise TypeError("snapshot needs the pipeline's own WindowStore")
+    return windows.to_dict()
 
 
 def _scope(env: Envelope, state: Any) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from events.tables import Row
 from processors import windows as w
@@ -10,15 +11,32 @@ from processors.clock import window_start
 from processors.config import ProcessorConfig
 
 
+class WindowSink(Protocol):
+    """What the pipeline needs from its windows (a ``WindowStore``, or a forwarder)."""
+
+    @property
+    def late_dropped(self) -> int: ...
+
+    def add(self, table: str, received_at: int, dims: tuple[str, ...], counter: str) -> bool: ...
+    def advance(self, now_ms: int) -> list[Row]: ...
+    def flush(self) -> list[Row]: ...
+
+
+OnWindowChange = Callable[[int, w.WindowKey, "w.Window | None"], None]
+
+
 class WindowStore:
     """Mutable holder of ``Window`` states; ``advance`` emits due windows, drops old ones.
 
     ``watermark`` is the highest ``now_ms`` passed to ``advance``: a hit for a window
     whose retention ended before it is dropped and counted in ``late_dropped``.
+    ``on_change(start, key, window | None)`` is called after every window change
+    (None: dropped past retention) so a caller can persist windows one by one.
     """
 
-    def __init__(self, cfg: ProcessorConfig) -> None:
+    def __init__(self, cfg: ProcessorConfig, on_change: OnWindowChange | None = None) -> None:
         self._cfg = cfg
+        self._on_change = on_change
         self._buckets: dict[int, dict[w.WindowKey, w.Window]] = {}
         self._dirty: dict[int, set[w.WindowKey]] = {}
         self.watermark: int | None = None
@@ -40,6 +58,7 @@ class WindowStore:
         bucket = self._buckets.setdefault(start, {})
         bucket[(table, dims)] = w.add(bucket.get((table, dims)), counter)
         self._dirty.setdefault(start, set()).add((table, dims))
+        self._changed(start, (table, dims), bucket[(table, dims)])
         return True
 
     def advance(self, now_ms: int) -> list[Row]:
@@ -53,7 +72,8 @@ class WindowStore:
         for start in sorted(self._buckets):
             if now_ms <= self._end(start) + self._cfg.window_retention_ms:
                 break
-            del self._buckets[start]  # retention >= lateness: already emitted above
+            for key in self._buckets.pop(start):  # retention >= lateness: emitted above
+                self._changed(start, key, None)
         return rows
 
     def flush(self) -> list[Row]:
@@ -69,7 +89,18 @@ class WindowStore:
         for key in sorted(self._dirty.pop(start)):
             bucket[key] = w.emitted(bucket[key])
             rows.append(w.render(start, key, bucket[key]))
+            self._changed(start, key, bucket[key])
         return rows
+
+    def _changed(self, start: int, key: w.WindowKey, window: w.Window | None) -> None:
+        if self._on_change is not None:
+            self._on_change(start, key, window)
+
+    def load(self, start: int, key: w.WindowKey, window: w.Window) -> None:
+        """Adopt a persisted window (restore); no callback."""
+        self._buckets.setdefault(start, {})[key] = window
+        if window.dirty:
+            self._dirty.setdefault(start, set()).add(key)
 
     def to_dict(self) -> dict[str, Any]:
         held = [
@@ -84,8 +115,5 @@ class WindowStore:
         store = cls(cfg)
         store.watermark, store.late_dropped = data["watermark"], data["late_dropped"]
         for start, table, dims, counts, version, dirty in data["windows"]:
-            key = (table, tuple(dims))
-            store._buckets.setdefault(start, {})[key] = w.Window(counts, version, dirty)
-            if dirty:
-                store._dirty.setdefault(start, set()).add(key)
+            store.load(start, (table, tuple(dims)), w.Window(counts, version, dirty))
         return store

@@ -4,8 +4,13 @@ Statements are templates with a ``{db}`` placeholder (replaced, not
 ``str.format``-ed, so DDL may contain braces). Every statement is idempotent
 (``IF NOT EXISTS``) so a run interrupted between a statement and its record is
 simply repeated. A later change to ``events.tables`` needs a new migration
-(``ALTER TABLE {db}.x ADD COLUMN IF NOT EXISTS ...``): migration 1 is generated
-from the current definitions, so on a fresh database the ALTER is a no-op.
+(``ALTER TABLE {db}.x ADD COLUMN IF NOT EXISTS ...``, built with
+``sinks.cluster.alter_table_sql`` so it also covers the cluster layout): migration 1
+is generated from the current definitions, so on a fresh database the ALTER is a no-op.
+
+``cluster`` (``--clickhouse-cluster``) switches every statement to ``ON CLUSTER`` with
+replicated local tables behind Distributed ones (``sinks.cluster``); None, the default,
+is the single-server DDL. Pick one per database: the two layouts do not convert.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from typing import Any, Final
 
 from events.tables import TABLES
+from sinks.cluster import create_distributed_sql
 from sinks.errors import translated
 from sinks.schema import (
     MIGRATIONS_TABLE,
@@ -29,13 +35,23 @@ DB: Final = "{db}"
 
 Migration = tuple[int, str, list[str]]
 
-MIGRATIONS: Final[list[Migration]] = [
-    (
-        1,
-        "create_tables",
-        [create_database_sql(DB)] + [create_table_sql(table, DB) for table in TABLES.values()],
-    ),
-]
+
+def create_tables(cluster: str | None) -> list[str]:
+    """Migration 1: the database, then every table (on a cluster: local, then Distributed)."""
+    statements = [create_database_sql(DB, cluster)]
+    for table in TABLES.values():
+        statements.append(create_table_sql(table, DB, cluster))
+        if cluster:
+            statements.append(create_distributed_sql(table, DB, cluster))
+    return statements
+
+
+def migrations(cluster: str | None = None) -> list[Migration]:
+    """The numbered migrations for one layout (same numbers and names for both)."""
+    return [(1, "create_tables", create_tables(cluster))]
+
+
+MIGRATIONS: Final[list[Migration]] = migrations()
 
 
 def applied_versions(client: Any, database: str) -> set[int]:
@@ -50,8 +66,12 @@ def applied_versions(client: Any, database: str) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-def migrate(client: Any, database: str = "wcs") -> list[int]:
+def migrate(client: Any, database: str = "wcs", cluster: str | None = None) -> list[int]:
     """Apply the missing migrations in order; returns the numbers applied by this call.
+
+    ``cluster``: the ``remote_servers`` cluster name for ``ON CLUSTER`` DDL (the server
+    needs Keeper and ``{shard}``/``{replica}`` macros); a host that does not answer makes
+    the statement fail after ``distributed_ddl_task_timeout`` and the migration is retried.
 
     Afterwards ``database`` is the client's default database (as ``connect`` sets it).
     Idempotent: a second run applies nothing. A failed statement raises
@@ -59,19 +79,23 @@ def migrate(client: Any, database: str = "wcs") -> list[int]:
     ``sinks.errors``; the failed migration is not recorded, so the next run retries it.
     """
     check_identifier(database)
+    if cluster is not None:
+        check_identifier(cluster, "cluster name")
     with translated(f"migrating {database}"):
         done = applied_versions(client, database)
-        applied = [number for number, _, _ in MIGRATIONS if number not in done]
-        for number, name, statements in MIGRATIONS:
-            if number in applied:
-                _apply(client, database, number, name, statements)
+        todo = [m for m in migrations(cluster) if m[0] not in done]
+        for number, name, statements in todo:
+            _apply(client, database, cluster, number, name, statements)
+        applied = [number for number, _, _ in todo]
     client.database = database  # as connect() does once the database exists
     return applied
 
 
-def _apply(client: Any, database: str, number: int, name: str, statements: list[str]) -> None:
-    client.command(create_database_sql(database))
-    client.command(create_migrations_table_sql(database))
+def _apply(
+    client: Any, database: str, cluster: str | None, number: int, name: str, statements: list[str]
+) -> None:
+    client.command(create_database_sql(database, cluster))
+    client.command(create_migrations_table_sql(database, cluster))
     for statement in statements:
         client.command(statement.replace(DB, database))
     record = "SELECT {v:UInt32}, {n:String}, now64(3, 'UTC')"  # server-side parameters

@@ -14,39 +14,49 @@ import orjson
 
 from events.envelope import Envelope
 from events.tables import Row, Table
+from sinks.cluster import GLOBAL_PATH, GLOBAL_REPLICA, local_name, on_cluster, replicated_engine
 from sinks.errors import ConfigError
 
 IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 MIGRATIONS_TABLE: Final = "schema_migrations"
 
 
-def check_identifier(name: str) -> str:
+def check_identifier(name: str, what: str = "database name") -> str:
     """``name`` unchanged if it is a plain identifier; ConfigError otherwise."""
     if IDENTIFIER.fullmatch(name) is None:
-        raise ConfigError(f"database name {name!r} must match {IDENTIFIER.pattern}")
+        raise ConfigError(f"{what} {name!r} must match {IDENTIFIER.pattern}")
     return name
 
 
-def create_database_sql(database: str) -> str:
-    return f"CREATE DATABASE IF NOT EXISTS {database}"
+def create_database_sql(database: str, cluster: str | None = None) -> str:
+    return f"CREATE DATABASE IF NOT EXISTS {database}{on_cluster(cluster)}"
 
 
-def create_table_sql(table: Table, database: str) -> str:
-    """``CREATE TABLE IF NOT EXISTS db.name (...) ENGINE = ... [PARTITION BY] ORDER BY ...``."""
+def create_table_sql(table: Table, database: str, cluster: str | None = None) -> str:
+    """``CREATE TABLE IF NOT EXISTS db.name (...) ENGINE = ... [PARTITION BY] ORDER BY ...``.
+
+    With ``cluster`` (see ``sinks.cluster``): the replicated ``db.name_local`` ON CLUSTER.
+    """
     columns = ",\n".join(f"    `{name}` {kind}" for name, kind in table.columns)
     partition = f"\nPARTITION BY {table.partition_by}" if table.partition_by else ""
     order_by = ", ".join(table.order_by)
+    engine = replicated_engine(table.engine) if cluster else table.engine
     return (
-        f"CREATE TABLE IF NOT EXISTS {database}.{table.name}"
-        f" (\n{columns}\n)\nENGINE = {table.engine}{partition}\nORDER BY ({order_by})"
+        f"CREATE TABLE IF NOT EXISTS {database}.{local_name(table.name, cluster)}"
+        f"{on_cluster(cluster)}"
+        f" (\n{columns}\n)\nENGINE = {engine}{partition}\nORDER BY ({order_by})"
     )
 
 
-def create_migrations_table_sql(database: str) -> str:
+def create_migrations_table_sql(database: str, cluster: str | None = None) -> str:
+    """The migrations record; on a cluster one replicated copy on every node (no shards)."""
+    engine = "ReplacingMergeTree"
+    if cluster:
+        engine = replicated_engine(engine, GLOBAL_PATH, GLOBAL_REPLICA)
     return (
-        f"CREATE TABLE IF NOT EXISTS {database}.{MIGRATIONS_TABLE}"
+        f"CREATE TABLE IF NOT EXISTS {database}.{MIGRATIONS_TABLE}{on_cluster(cluster)}"
         " (version UInt32, name String, applied_at DateTime64(3, 'UTC'))"
-        " ENGINE = ReplacingMergeTree ORDER BY version"
+        f" ENGINE = {engine} ORDER BY version"
     )
 
 

@@ -30,6 +30,40 @@ STORE_SETTINGS = (
 )
 
 
+KAFKA_SETTINGS = (
+    "kafka",
+    "topic_prefix",
+    "topic_partitions",
+    "topic_replication",
+    "create_topics",
+    "kafka_linger_ms",
+)
+INGEST_SETTINGS = (
+    "host",
+    "port",
+    "data_dir",
+    "log_level",
+    "max_body_bytes",
+    "redact_keys",
+    "hmac_secret",
+    "basic_user",
+    "basic_password",
+    "rest_client_config",
+    "ack",
+    "hook_budget_ms",
+    "spool_max_bytes",
+    "spool_full",
+    *KAFKA_SETTINGS,
+)
+WORKER_SETTINGS = (
+    *STORE_SETTINGS,
+    "clickhouse_cluster",
+    "consumer_group",
+    "worker_clock",
+    *KAFKA_SETTINGS,
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wcs-analytics",
@@ -40,15 +74,23 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="ingest + processing + ClickHouse sink in one process")
     settings_mod.add_flags(run)
 
+    ingest = sub.add_parser("ingest", help="HTTP hooks -> Kafka topics (stateless replicas)")
+    settings_mod.add_flags(ingest, INGEST_SETTINGS)
+
+    worker = sub.add_parser("worker", help="Kafka -> processors (Faust) -> ClickHouse")
+    settings_mod.add_flags(worker, WORKER_SETTINGS)
+
     replay = sub.add_parser("replay", help="feed an envelope NDJSON file through the processors")
     replay.add_argument("file", type=Path)
     replay.add_argument(
         "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
     )
-    settings_mod.add_flags(replay, STORE_SETTINGS)
+    settings_mod.add_flags(replay, STORE_SETTINGS + KAFKA_SETTINGS)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema")
-    settings_mod.add_flags(migrate, ("data_dir", "clickhouse", "database", "log_level"))
+    settings_mod.add_flags(
+        migrate, ("data_dir", "clickhouse", "database", "clickhouse_cluster", "log_level")
+    )
 
     query = sub.add_parser(
         "query", help="run one SQL query (embedded: while the service is stopped)"
@@ -91,7 +133,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     client = connect(settings.dsn, settings.database)
     try:
-        applied = migrate(client, settings.database)
+        applied = migrate(client, settings.database, cluster=settings.clickhouse_cluster)
     finally:
         client.close()
     print(f"migrations applied: {applied or 'none (up to date)'}")
@@ -126,6 +168,19 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"wcs-analytics replay: {args.file}: no such file", file=sys.stderr)
         return 2
+    if settings.kafka:
+        from wcs_analytics.replay import replay_to_kafka
+
+        try:
+            stats = replay_to_kafka(settings, args.file, args.rejects)
+        except (ConnectionError, RuntimeError) as exc:  # TopicsError is a RuntimeError
+            print(f"wcs-analytics replay: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"published {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
+            f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
+        )
+        return 1 if stats.rejected else 0
     store = Store(settings, restore_state=False)
     try:
         stats = replay(store, args.file, args.rejects)
@@ -151,6 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wcs_analytics.service import run
 
             return run(settings)
+        if args.command == "ingest":  # locks its own spool directory
+            from wcs_analytics.kafka_ingest import serve_ingest
+
+            return serve_ingest(settings)
+        if args.command == "worker":
+            from wcs_analytics.worker import run_worker
+
+            return run_worker(settings)
+        if args.command == "replay" and settings.kafka:
+            return _replay(settings, args)
         commands = {"migrate": _migrate, "replay": _replay, "query": _query}
         with _owner(settings):
             return commands[args.command](settings, args)

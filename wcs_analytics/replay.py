@@ -4,20 +4,24 @@ Event time comes from the envelopes only (no wall clock), so a replay is
 deterministic. At end of input: due timeouts fire, windows are emitted, every
 row is written (open sessions as open), then it exits. Lines that are not valid
 envelopes are reported with their line number and written to a rejects file;
-the rest is still replayed.
+the rest is still replayed. With ``--kafka`` the envelopes (their recorded
+``received_at`` kept) are published to the family topics instead, for workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from events.envelope import EnvelopeError, decode
+from events.envelope import Envelope, EnvelopeError, decode
 from processors.embedded import EventClock, feed, finish
+from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,35 +57,54 @@ class Progress:
         )
 
 
+def read_envelopes(path: Path, stats: ReplayStats, rejects: Path | None) -> Iterator[Envelope]:
+    """Valid envelopes of an NDJSON file, in file order; bad lines are logged and set aside."""
+    progress = Progress(path.stat().st_size)
+    rejects_file: BinaryIO | None = None
+    done = 0
+    try:
+        with path.open("rb") as handle:
+            for stats.lines, line in enumerate(handle, 1):
+                done += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    envelope = decode(line)
+                except EnvelopeError as exc:
+                    stats.rejected += 1
+                    log.error("%s:%d: not replayed: %s", path, stats.lines, exc)
+                    if rejects is not None:
+                        rejects_file = rejects_file or rejects.open("ab")
+                        rejects_file.write(line if line.endswith(b"\n") else line + b"\n")
+                    continue
+                stats.envelopes += 1
+                yield envelope
+                progress.update(done, stats.envelopes)
+    finally:
+        if rejects_file is not None:
+            rejects_file.close()
+    progress.update(done, stats.envelopes, force=True)
+
+
 def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats:
     stats = ReplayStats()
     clock = EventClock(follow_wall=False)
-    progress = Progress(path.stat().st_size)
     started = time.monotonic()
-    rejects_file: BinaryIO | None = None
-    done = 0
-    with path.open("rb") as handle:
-        for stats.lines, line in enumerate(handle, 1):
-            done += len(line)
-            if not line.strip():
-                continue
-            try:
-                envelope = decode(line)
-            except EnvelopeError as exc:
-                stats.rejected += 1
-                log.error("%s:%d: not replayed: %s", path, stats.lines, exc)
-                if rejects is not None:
-                    rejects_file = rejects_file or rejects.open("ab")
-                    rejects_file.write(line if line.endswith(b"\n") else line + b"\n")
-                continue
-            feed(store.pipeline, store.writer, clock, envelope)
-            stats.envelopes += 1
-            if store.writer.due():
-                stats.rows_written += store.writer.flush()
-            progress.update(done, stats.envelopes)
-    if rejects_file is not None:
-        rejects_file.close()
+    for envelope in read_envelopes(path, stats, rejects):
+        feed(store.pipeline, store.writer, clock, envelope)
+        if store.writer.due():
+            stats.rows_written += store.writer.flush()
     stats.rows_written += finish(store.pipeline, store.writer, clock)
-    progress.update(done, stats.envelopes, force=True)
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None) -> ReplayStats:
+    """Publish the file's envelopes to the family topics. Raises as publish_envelopes does."""
+    from wcs_analytics.kafka_ingest import publish_envelopes
+
+    stats = ReplayStats()
+    started = time.monotonic()
+    asyncio.run(publish_envelopes(settings, read_envelopes(path, stats, rejects)))
     stats.seconds = time.monotonic() - started
     return stats

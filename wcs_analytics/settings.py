@@ -96,6 +96,9 @@ class Settings:
         None, _opt, "ClickHouse DSN: chdb:///abs/path or http(s)://user:pass@host:8123"
     )
     database: str = _setting("wcs", str, "ClickHouse database name")
+    clickhouse_cluster: str | None = _setting(
+        None, _opt, "ClickHouse cluster name: DDL ON CLUSTER with Replicated engines"
+    )
     log_level: str = _setting("info", str, "debug, info, warning or error")
     queue_size: int = _setting(100_000, _positive_int, "in-process bus bound (envelopes)")
     batch_rows: int = _setting(5000, _positive_int, "flush to ClickHouse after this many rows")
@@ -132,6 +135,11 @@ class Settings:
         "drop", str, "when the spool is full: drop (count, log, answer 200) or reject (answer 503)"
     )
     consumer_group: str = _setting("wcs-analytics", str, "Kafka consumer group of the workers")
+    worker_clock: str = _setting(
+        "wall",
+        str,
+        "worker event clock: wall (advances while input is quiet) or events (replay-exact)",
+    )
     keepalive_interval_ms: int = _setting(
         10_000, _positive_int, "WCS streaming_sessions_keep_alive_interval"
     )
@@ -238,6 +246,10 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"{_both('basic_user')} and {_both('basic_password')} go together")
     if settings.ack not in ("broker", "buffer"):
         raise SettingsError(f"{_both('ack')}: {settings.ack!r} is not 'broker' or 'buffer'")
+    if settings.worker_clock not in ("wall", "events"):
+        raise SettingsError(
+            f"{_both('worker_clock')}: {settings.worker_clock!r} is not 'wall' or 'events'"
+        )
     if settings.spool_full not in ("drop", "reject"):
         raise SettingsError(
             f"{_both('spool_full')}: {settings.spool_full!r} is not 'drop' or 'reject'"

@@ -34,7 +34,7 @@ class Store:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.client = connect(settings.dsn, settings.database)
-        applied = migrate(self.client, settings.database)
+        applied = migrate(self.client, settings.database, cluster=settings.clickhouse_cluster)
         if applied:
             log.info("applied migrations %s to %s", applied, self.describe())
         self.writer = ClickHouseWriter(

@@ -115,12 +115,13 @@ start() {
   write_config
   format_storage
   say "starting on 127.0.0.1:$KAFKA_PORT (log $log)"
+  local seen; seen="$(wc -l <"$log" 2>/dev/null || echo 0)"  # readiness: only new log lines count
   nohup bash -c "exec $(printf '%q ' java -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$inst/log4j2.yaml" -cp "$libs/*" kafka.Kafka \
     "$inst/server.properties")" >>"$log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   local waited=0
-  until listening && grep -q "Kafka Server started" "$log"; do
+  until listening && tail -n "+$((seen + 1))" "$log" | grep -q "Kafka Server started"; do
     if ! running; then say "broker exited; last log lines:"; tail -n 30 "$log" >&2; exit 1; fi
     if [ "$waited" -ge $((KAFKA_START_TIMEOUT * 10)) ]; then
       say "not ready after ${KAFKA_START_TIMEOUT}s"; tail -n 30 "$log" >&2; exit 1

@@ -79,19 +79,35 @@ def test_replay_is_idempotent(replayed: tuple[Path, Any], tmp_path: Path) -> Non
 
 
 def test_replay_reports_bad_lines_and_keeps_the_rest(tmp_path: Path) -> None:
-    good = orjson.dumps({"v": 1, "id": "a", "received_at": 1, "method": "connect",
-                         "family": "connection", "key": "n/s", "body": {}})
+    good = orjson.dumps(
+        {
+            "v": 1,
+            "id": "a",
+            "received_at": 1,
+            "method": "connect",
+            "family": "connection",
+            "key": "n/s",
+            "body": {},
+        }
+    )
     trace = tmp_path / "mixed.ndjson"
     trace.write_bytes(good + b"\n{not json\n" + b'{"v": 1}\n')
     with pytest.raises(RuntimeError, match="replay exited 1"):
-        cli("replay", str(trace), "--data-dir", str(tmp_path / "data"),
-            "--rejects", str(tmp_path / "rejects.ndjson"))
+        cli(
+            "replay",
+            str(trace),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--rejects",
+            str(tmp_path / "rejects.ndjson"),
+        )
     assert (tmp_path / "rejects.ndjson").read_bytes().count(b"\n") == 2
     assert query(tmp_path / "data", "SELECT count() AS n FROM events") == [{"n": 1}]
 
 
-def test_simulated_traffic_over_http_matches_truth(tmp_path: Path,
-                                                   service_factory: list[Service]) -> None:
+def test_simulated_traffic_over_http_matches_truth(
+    tmp_path: Path, service_factory: list[Service]
+) -> None:
     trace = tmp_path / "trace.ndjson"
     cli("simulate", "--out", str(trace), "--seed", "11")
     truth = orjson.loads(Path(f"{trace}.truth.json").read_bytes())
@@ -103,22 +119,36 @@ def test_simulated_traffic_over_http_matches_truth(tmp_path: Path,
     data = svc.data_dir
     # Over HTTP the service stamps its own received_at, so compare what does not depend on
     # timing: every entity, its disposition / final status, and the status totals.
-    calls = {r["call_id"]: r["disposition"]
-             for r in query(data, "SELECT call_id, disposition FROM calls FINAL")}
+    calls = {
+        r["call_id"]: r["disposition"]
+        for r in query(data, "SELECT call_id, disposition FROM calls FINAL")
+    }
     assert calls == {c["call_id"]: c["disposition"] for c in truth["calls"]}
-    messages = {r["message_id"]: r["final_status"]
-                for r in query(data, "SELECT message_id, final_status FROM messages FINAL")}
+    messages = {
+        r["message_id"]: r["final_status"]
+        for r in query(data, "SELECT message_id, final_status FROM messages FINAL")
+    }
     assert messages == {m["message_id"]: m["final_status"] for m in truth["messages"]}
-    ended = {s["media_session_id"]: s["final_status"] for s in truth["streams"]
-             if s["closed_by"] == "event"}
-    streams = {r["media_session_id"]: r["final_status"]
-               for r in query(data, "SELECT media_session_id, final_status FROM streams FINAL")}
+    ended = {
+        s["media_session_id"]: s["final_status"]
+        for s in truth["streams"]
+        if s["closed_by"] == "event"
+    }
+    streams = {
+        r["media_session_id"]: r["final_status"]
+        for r in query(data, "SELECT media_session_id, final_status FROM streams FINAL")
+    }
     assert streams.keys() == {s["media_session_id"] for s in truth["streams"]}
     assert {k: streams[k] for k in ended} == ended
     totals = Counter()
     for row in truth["status_counts"]:
         totals[(row["family"], row["status"])] += row["count"]
-    got = {(r["family"], r["status"]): r["n"] for r in query(
-        data, "SELECT family, status, sum(count) AS n FROM status_counts FINAL "
-              "GROUP BY family, status")}
+    got = {
+        (r["family"], r["status"]): r["n"]
+        for r in query(
+            data,
+            "SELECT family, status, sum(count) AS n FROM status_counts FINAL "
+            "GROUP BY family, status",
+        )
+    }
     assert got == dict(totals)

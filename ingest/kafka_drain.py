@@ -1,0 +1,105 @@
+"""The spool drainer: re-publishes spooled envelopes in order, then hands back to direct sends.
+
+Runs while the bus is spooling. Each pass reads a batch from the committed
+position, sends it, waits for every ack, then commits the position (a failed
+pass is retried from the committed position: duplicates, never gaps). While
+Kafka keeps failing it probes with one record at a time and backs off. When a
+read finds nothing left and nothing pending, the bus switches to direct sends
+in the same step, so no envelope can overtake an older spooled one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from ingest.kafka_record import from_spool
+
+if TYPE_CHECKING:
+    from ingest.kafka_bus import KafkaBus
+
+log = logging.getLogger(__name__)
+
+BATCH: Final = 2000
+SEND_TIMEOUT_S: Final = 10.0
+BACKOFF_S: Final = (0.2, 5.0)
+RESET_AFTER_FAILURES: Final = 3  # then the producer is replaced (it may be stuck in an error)
+
+
+class Drainer:
+    def __init__(self, bus: KafkaBus) -> None:
+        self.bus = bus
+        self.failures = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = BACKOFF_S[0]
+        while True:
+            await self._wake.wait()
+            if not self.bus.router.spooling:
+                self._wake.clear()
+                continue
+            try:
+                progressed = await self._pass()
+            except Exception:  # e.g. topics missing with creation off: keep spooling, retry
+                log.exception("draining the Kafka spool failed")
+                progressed = False
+            if progressed:
+                self.failures, backoff = 0, BACKOFF_S[0]
+                continue
+            self.failures += 1
+            if self.failures % RESET_AFTER_FAILURES == 0:
+                await self.bus.link.close(1.0)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_S[1])
+
+    async def _pass(self) -> bool:
+        bus, spool = self.bus, self.bus.spool
+        if not await bus.link.connect():
+            return False
+        start = spool.committed
+        payloads, after = await spool.read(start, 1 if self.failures else BATCH)
+        if not payloads:
+            if bus.router.drained(spool.caught_up(after), bus.link.ready):
+                log.info(
+                    "Kafka spool drained (%d re-published): direct sends again", bus.stats.drained
+                )
+            if after != start:
+                await spool.commit(after)
+            elif bus.router.spooling:
+                await asyncio.sleep(spool.flush_interval_s)  # records waiting for their fsync
+            return True
+        if not await self._republish(payloads):
+            return False
+        await spool.commit(after)
+        bus.stats.drained += len(payloads)
+        return True
+
+    async def _republish(self, payloads: list[bytes]) -> bool:
+        bus = self.bus
+        deliveries: list[asyncio.Future[Any]] = []
+        try:
+            for payload in payloads:
+                try:
+                    record = from_spool(bus.config.topic_prefix, payload)
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    log.error("spooled record skipped, not an envelope: %r", exc)
+                    continue
+                deliveries.append(await asyncio.wait_for(bus.link.send(record), SEND_TIMEOUT_S))
+                bus.stats.produced += 1
+        except Exception as exc:
+            bus.stats.producer_errors += 1
+            log.warning("re-publishing spooled envelopes: send failed: %r", exc)
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            return False
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            bus.stats.producer_errors += len(errors)
+            log.warning("re-publishing spooled envelopes: %d not acked: %r", len(errors), errors[0])
+            return False
+        return True

@@ -1,0 +1,177 @@
+"""What the Faust agents of one worker share: partition runtimes, topics, tables, the clock.
+
+Agents are thin loops (see ``faust_agents``); this object routes a record to its
+partition's ``EntityPartition`` / ``WindowPartition`` (``faust_state``: the same
+Pipeline and WindowStore code as embedded mode) and forwards the resulting rows
+and window hits. Runtimes are rebuilt lazily from the tables on the first record
+of a partition after start or rebalance (Faust resumes agents only once table
+recovery is complete).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from events.catalog import FAMILIES
+from events.envelope import EnvelopeError, validate
+from events.tables import TABLES, Row
+from events.topics import family_topic, row_topic
+from processors.config import ProcessorConfig
+from processors.embedded import EventClock
+from processors.faust_state import EntityPartition, Hit, WindowPartition, window_key
+
+log = logging.getLogger(__name__)
+
+RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+RAW_TOPIC: dict[str, Any] = {**RAW, "key_serializer": "raw", "value_serializer": "raw"}
+CTL_KEY = b"\x00wcs-ctl"  # key of tick/finish control records (never an entity key)
+
+
+def hits_topic_name(prefix: str) -> str:
+    """Internal repartition topic: one status/message hit per record, key = window key."""
+    return f"{prefix}window-hits"
+
+
+class WorkerRuntime:
+    def __init__(self, app: Any, settings: Any, follow_wall: bool) -> None:
+        self.app, self.settings, self.follow_wall = app, settings, follow_wall
+        self.config: ProcessorConfig = settings.processor_config().validate()
+        prefix = settings.topic_prefix
+        self.input_topics = {f: app.topic(family_topic(prefix, f), **RAW_TOPIC) for f in FAMILIES}
+        self.hits_topic = app.topic(hits_topic_name(prefix), **RAW_TOPIC)
+        self.row_topics = {t: app.topic(row_topic(prefix, t), **RAW_TOPIC) for t in TABLES}
+        self.table_of = {row_topic(prefix, t): t for t in TABLES}
+        self.family_of = {family_topic(prefix, f): f for f in FAMILIES}
+        self.ctl_topics = {t.get_topic_name(): t for t in self.input_topics.values()}
+        self.ctl_topics[self.hits_topic.get_topic_name()] = self.hits_topic
+        partitions = settings.topic_partitions
+        self.entity_table = app.Table("entities", partitions=partitions, **RAW)
+        self.window_table = app.Table("windows", partitions=partitions, **RAW)
+        self.clock_table = app.Table("clocks", partitions=partitions, **RAW)
+        self.entities: dict[Any, EntityPartition] = {}
+        self.windows: dict[Any, WindowPartition] = {}
+        self.finished: dict[str, set[Any]] = {}
+        self.sink_acked: dict[Any, int] = {}
+        self.processed = 0
+
+    # -- partition runtimes ------------------------------------------------------------
+    def forget(self) -> None:
+        """Rebalance: drop every runtime; each is rebuilt from the tables when needed."""
+        self.entities.clear()
+        self.windows.clear()
+
+    def _clock(self, tp: Any) -> EventClock:
+        clock = EventClock(self.follow_wall)
+        raw = self.clock_table.get(_clock_key(tp))
+        clock.observe(orjson.loads(raw)[1] if raw is not None else None)
+        return clock
+
+    def entity_runtime(self, tp: Any) -> EntityPartition:
+        rt = self.entities.get(tp)
+        if rt is None:
+            topic = (self.family_of[tp.topic], tp.partition)
+            rt = EntityPartition.rebuild(self.config, self.entity_table, topic, self._clock(tp))
+            self.entities[tp] = rt
+            log.info("adopted %s[%d]: %d open entities", tp.topic, tp.partition, rt.open)
+        return rt
+
+    def window_runtime(self, tp: Any) -> WindowPartition:
+        rt = self.windows.get(tp)
+        if rt is None:
+            rt = WindowPartition.rebuild(
+                self.config, self.window_table, tp.partition, self._clock(tp)
+            )
+            self.windows[tp] = rt
+        return rt
+
+    def global_now(self) -> int | None:
+        """The worker's clock: the latest of its partitions' clocks."""
+        clocks = [rt.clock for rt in self.entities.values()]
+        clocks += [rt.clock for rt in self.windows.values()]
+        times = [clock.now() for clock in clocks]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
+    # -- agent bodies --------------------------------------------------------------------
+    async def on_input(self, tp: Any, value: bytes) -> None:
+        """One record of a family topic: an envelope or a control record."""
+        rt = self.entity_runtime(tp)
+        obj = orjson.loads(value)
+        if isinstance(obj, dict) and "ctl" in obj:
+            await self._send_rows(rt.advance(_finish_time(obj)))
+            self._control_done(tp, obj, rt.clock)
+            return
+        try:
+            envelope = validate(obj)
+        except EnvelopeError as exc:
+            await self.dead_letter("envelope", f"not an envelope: {exc}", [obj])
+            return
+        rows, hits = rt.process(envelope)
+        self.processed += 1
+        await self.row_topics["events"].send(key=envelope["key"].encode(), value=value)
+        await self._send_rows(rows)
+        await self._send_hits(hits)
+
+    async def on_hit(self, tp: Any, value: bytes) -> None:
+        """One record of the window-hits topic: a hit or a control record."""
+        rt = self.window_runtime(tp)
+        obj = orjson.loads(value)
+        if isinstance(obj, dict):
+            rows = rt.advance(_finish_time(obj))
+            if obj["ctl"] == "finish":
+                rows += rt.flush()
+            await self._send_rows(rows)
+            self._control_done(tp, obj, rt.clock)
+            return
+        name, received_at, dims, counter = obj
+        await self._send_rows(rt.hit((name, received_at, tuple(dims), counter)))
+
+    def _control_done(self, tp: Any, obj: dict[str, Any], clock: EventClock) -> None:
+        now = clock.now()
+        if now is not None:
+            self.clock_table[_clock_key(tp)] = orjson.dumps([tp.partition, now])
+        token = obj.get("token")
+        if token in self.finished:
+            self.finished[token].add(tp)
+
+    async def _send_rows(self, rows: list[Row]) -> None:
+        for table, row in rows:
+            await self.row_topics[table].send(value=orjson.dumps(row))
+
+    async def _send_hits(self, hits: list[Hit]) -> None:
+        for name, received_at, dims, counter in hits:
+            key = window_key(name, received_at - received_at % self.config.window_ms, dims)
+            value = orjson.dumps([name, received_at, list(dims), counter])
+            await self.hits_topic.send(key=key, value=value)
+
+    async def dead_letter(self, table: str, reason: str, rows: list[Any]) -> None:
+        from events.topics import dead_letter_topic
+
+        topic = dead_letter_topic(self.settings.topic_prefix)
+        for row in rows:
+            value = orjson.dumps({"table": table, "reason": reason, "row": row}, default=repr)
+            await self.app.producer.send_and_wait(topic, None, value, None, None, None)
+        log.error("dead-lettered %d %s row(s): %s", len(rows), table, reason)
+
+    # -- control records -----------------------------------------------------------------
+    async def send_control(self, ctl: str, token: str | None = None) -> list[Any]:
+        """Send a control record to every input/hits partition assigned to this worker."""
+        tps = [tp for tp in self.app.consumer.assignment() if tp.topic in self.ctl_topics]
+        value = orjson.dumps({"ctl": ctl, "now": self.global_now(), "token": token})
+        for tp in tps:
+            topic = self.ctl_topics[tp.topic]
+            await topic.send(key=CTL_KEY, value=value, partition=tp.partition)
+        return tps
+
+
+def _finish_time(ctl: dict[str, Any]) -> int | None:
+    """A tick advances a partition by its own clock only (partitions are consumed at
+    different speeds); a finish record also brings it to the worker's clock."""
+    return ctl.get("now") if ctl.get("ctl") == "finish" else None
+
+
+def _clock_key(tp: Any) -> bytes:
+    return f"{tp.topic}#{tp.partition}".encode()

@@ -1,0 +1,128 @@
+"""Pure parts of the Kafka path: spool framing/naming/bounds, records, ack wait, mode switching."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from events.catalog import resolve
+from events.envelope import IdSource, make
+from ingest import spool_format as fmt
+from ingest.kafka_record import Router, ack_wait_s, from_spool, to_record
+from ingest.spool_format import Position
+from wcs_analytics.topics import check_created
+
+# ---- spool format ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", [b"", b"x", b'{"v":1}', bytes(range(256)) * 40])
+def test_frame_round_trip(payload: bytes) -> None:
+    framed = fmt.frame(payload) + fmt.frame(b"next")
+    first = fmt.unframe(framed, 0)
+    assert first == (payload, fmt.HEADER.size + len(payload))
+    assert fmt.unframe(framed, first[1]) == (b"next", len(framed))
+
+
+@pytest.mark.parametrize("cut", [1, fmt.HEADER.size - 1, fmt.HEADER.size, fmt.HEADER.size + 3])
+def test_torn_tail_is_not_a_record(cut: int) -> None:
+    framed = fmt.frame(b"payload!")
+    assert fmt.unframe(framed[: len(framed) - cut], 0) is None
+
+
+def test_corrupt_payload_is_not_a_record() -> None:
+    framed = bytearray(fmt.frame(b"payload"))
+    framed[-1] ^= 0xFF
+    assert fmt.unframe(bytes(framed), 0) is None
+
+
+def test_absurd_length_is_not_a_record() -> None:
+    assert fmt.unframe(fmt.HEADER.pack(fmt.MAX_RECORD_BYTES + 1, 0) + b"x" * 16, 0) is None
+
+
+def test_segment_names_sort_in_write_order_and_parse_back() -> None:
+    names = [fmt.segment_name(seq) for seq in (1, 9, 10, 123456789)]
+    assert names == sorted(names)
+    assert [fmt.segment_seq(n) for n in names] == [1, 9, 10, 123456789]
+
+
+@pytest.mark.parametrize(
+    "name", ["position", ".lock", "segment-1.log", "segment-0000000000000000000x.log", "x.log"]
+)
+def test_other_files_are_not_segments(name: str) -> None:
+    assert fmt.segment_seq(name) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(b"3 120\n", Position(3, 120)), (b"", None), (b"3", None), (b"a b", None), (b"1 2 3", None)],
+)
+def test_position_file(text: bytes, expected: Position | None) -> None:
+    assert fmt.parse_position(text) == expected
+    if expected is not None:
+        assert fmt.parse_position(expected.render()) == expected
+
+
+def test_positions_order_by_segment_then_offset() -> None:
+    assert Position(1, 999) < Position(2, 0) < Position(2, 1)
+
+
+@pytest.mark.parametrize(
+    ("used", "record", "bound", "fits"),
+    [(0, 10, 10, True), (5, 6, 10, False), (0, 11, 10, False), (9, 1, 10, True)],
+)
+def test_spool_bound(used: int, record: int, bound: int, fits: bool) -> None:
+    assert fmt.has_room(used, record, bound) is fits
+
+
+@pytest.mark.parametrize(
+    ("bound", "segment"), [(1 << 30, 64 << 20), (8 << 20, 1 << 20), (100, 1 << 10)]
+)
+def test_segment_size_follows_the_bound(bound: int, segment: int) -> None:
+    assert fmt.segment_bytes(bound) == segment
+
+
+# ---- records -----------------------------------------------------------------------------------
+
+
+def test_record_of_an_envelope() -> None:
+    body = {"callId": "c-1", "nodeId": "n", "status": "RING"}
+    envelope = make(resolve("callstatusevent"), body, 1_700_000_000_000, IdSource("t")())
+    record = to_record("wcs.", envelope)
+    assert record.topic == "wcs.call"
+    assert record.key == b"c-1"
+    assert record.headers == [("method", b"CallStatusEvent")]
+    assert orjson.loads(record.value) == envelope
+    assert from_spool("wcs.", record.value) == record
+
+
+@pytest.mark.parametrize(("budget_ms", "wait_s"), [(2000, 1.75), (1000, 0.75), (300, 0.15)])
+def test_ack_wait_leaves_room_for_the_spool(budget_ms: int, wait_s: float) -> None:
+    assert ack_wait_s(budget_ms) == pytest.approx(wait_s)
+
+
+# ---- mode switching ----------------------------------------------------------------------------
+
+
+def test_spooling_holds_until_caught_up_with_a_producer() -> None:
+    router = Router()
+    assert router.mode == "direct"
+    assert router.spooled() is True
+    assert router.spooled() is False  # already spooling
+    assert router.drained(caught_up=False, producer_ready=True) is False
+    assert router.drained(caught_up=True, producer_ready=False) is False
+    assert router.mode == "spooling"
+    assert router.drained(caught_up=True, producer_ready=True) is True
+    assert router.mode == "direct"
+    assert router.drained(caught_up=True, producer_ready=True) is False
+    assert router.switches == 2
+
+
+# ---- topic creation ----------------------------------------------------------------------------
+
+
+def test_topics_created_by_another_replica_count_as_present() -> None:
+    created, failed = check_created(
+        [("a", 0, None), ("b", 36, "Topic 'b' already exists."), ("c", 38, "rf 5 > 1 broker")]
+    )
+    assert created == ["a"]
+    assert failed == ["c: rf 5 > 1 broker"]
