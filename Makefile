@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run demo test lint unit integration bench clean
+.PHONY: venv run demo test lint unit bench kafka kafka-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,12 @@ unit: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+kafka:
+	deploy/kafka/kafka.sh start
+
+kafka-stop:
+	deploy/kafka/kafka.sh stop
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

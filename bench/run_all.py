@@ -6,7 +6,10 @@ writer, coalescing on/off). Each script writes its own bench/results/<name>.md
 (sink_bench only prints: its output is saved as sink.md); bench/results/summary.md
 collects them with the exact commands, ``nproc`` and the load average before each.
 
-Usage: .venv/bin/python bench/run_all.py [--only run,replay]
+``--kafka`` adds kafka_ingest_bench, worker_bench and e2e_latency_bench (real broker,
+Java + Maven needed; about 6 more minutes).
+
+Usage: .venv/bin/python bench/run_all.py [--only run,replay] [--kafka]
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ BENCHES: dict[str, list[str]] = {
     "run": [PY, "bench/run_bench.py", "--rates", "1000,2000,4000,8000", "--sustain", "30"],
     "replay": [PY, "bench/replay_bench.py"],
     "sink": [PY, "bench/sink_bench.py"],
+}
+# Real Kafka (each starts its own broker via deploy/kafka/kafka.sh): only with --kafka (~6 min)
+KAFKA_BENCHES: dict[str, list[str]] = {
+    "kafka_ingest": [PY, "bench/kafka_ingest_bench.py"],
+    "worker": [PY, "bench/worker_bench.py"],
+    "e2e_latency": [PY, "bench/e2e_latency_bench.py"],
 }
 
 
@@ -58,10 +67,14 @@ def run_one(name: str, cmd: list[str]) -> tuple[int, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHES)}")
+    parser.add_argument(
+        "--only", help=f"comma-separated subset of {','.join({**BENCHES, **KAFKA_BENCHES})}"
+    )
+    parser.add_argument("--kafka", action="store_true", help="also the Kafka benches")
     args = parser.parse_args(argv)
-    names = args.only.split(",") if args.only else list(BENCHES)
-    unknown = set(names) - set(BENCHES)
+    benches = {**BENCHES, **KAFKA_BENCHES} if args.kafka or args.only else BENCHES
+    names = args.only.split(",") if args.only else list(benches)
+    unknown = set(names) - set(benches)
     if unknown:
         parser.error(f"unknown bench {', '.join(sorted(unknown))}")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     failed = 0
     for name in names:
-        status, section = run_one(name, BENCHES[name])
+        status, section = run_one(name, benches[name])
         failed += status != 0
         lines += section
     lines += [f"after: `{uptime()}`", ""]

@@ -28,6 +28,7 @@ from sinks.schema import (
     create_migrations_table_sql,
     create_table_sql,
 )
+from sinks.views import create_views
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,10 @@ def create_tables(cluster: str | None) -> list[str]:
 
 def migrations(cluster: str | None = None) -> list[Migration]:
     """The numbered migrations for one layout (same numbers and names for both)."""
-    return [(1, "create_tables", create_tables(cluster))]
+    return [
+        (1, "create_tables", create_tables(cluster)),
+        (2, "create_kpi_views", create_views(cluster)),  # docs/kpi.md
+    ]
 
 
 MIGRATIONS: Final[list[Migration]] = migrations()

@@ -30,6 +30,8 @@ def test_every_table_has_exactly_the_contract_columns(ch_client, fresh_db):
     migrate(ch_client, fresh_db)
     columns = ch_client.query(
         "SELECT table, name, type FROM system.columns WHERE database = {db:String}"
+        " AND table IN (SELECT name FROM system.tables WHERE database = {db:String}"
+        " AND engine != 'View')"  # the KPI views (migration 2) are checked in test_kpi_views
         " ORDER BY table, position",
         parameters={"db": fresh_db},
     ).result_rows
