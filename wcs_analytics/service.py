@@ -20,6 +20,7 @@ import uvicorn
 from events.bus import InMemoryBus
 from ingest.app import create_app
 from processors.embedded import EmbeddedRunner, EventClock
+from wcs_analytics.api import ReadAccess, build_routers
 from wcs_analytics.datadir import DataDirLock
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
@@ -67,6 +68,7 @@ class Service:
         self.bus = InMemoryBus(settings.queue_size, self.spool.append)
         self.clock = EventClock(follow_wall=True)
         self.runner: EmbeddedRunner | None = None
+        self.read_access = ReadAccess(settings.dsn, settings.database)
         self.started = time.monotonic()
 
     def metrics(self) -> str:
@@ -126,6 +128,8 @@ class Service:
         app = create_app(
             settings.ingest_config(), self.bus, extra_metrics=self.metrics, health=self.health
         )
+        for router in build_routers(self.read_access):
+            app.include_router(router)
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -150,6 +154,7 @@ class Service:
             await self.bus.close()
             await runner_task
             self.spool.close()
+            self.read_access.close()
             self.store.checkpoint()
             log.info("stopped: %d envelopes processed, all rows written", self.runner.processed)
 
