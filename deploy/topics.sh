@@ -19,7 +19,7 @@ set -euo pipefail
 
 # events.catalog.FAMILIES and events.tables.TABLES (tests/unit/test_deploy.py keeps them in sync)
 FAMILIES="connection call message subscription stream data diagnostic unknown"
-TABLES="events calls streams keepalive_gaps messages message_rates connections status_counts"
+TABLES="events calls streams keepalive_gaps messages message_rates connections status_counts alerts"
 # processors.faust_runtime.hits_topic_name: window hits keyed by window, same partitions
 WORKER_TOPICS="window-hits"
 

@@ -214,6 +214,28 @@ STATUS_COUNTS = Table(
     order_by=("window_start", "family", "status", "app_key", "node_id"),
 )
 
+# FAILED-spike alerts (processors/alerts.py, docs/alerts.md): version 1 firing, 2 resolved
+ALERTS = Table(
+    "alerts",
+    (
+        ("alert_id", "String"),
+        ("rule", LC),
+        ("family", LC),
+        ("app_key", LC),
+        ("node_id", LC),
+        ("state", LC),
+        ("fired_at", TIME),
+        ("resolved_at", OPT_TIME),
+        ("window_start", TIME),
+        ("failures", "UInt64"),
+        ("attempts", "UInt64"),
+        ("ratio", "Float64"),
+        ("baseline", "Float64"),
+        ("version", "UInt64"),
+    ),
+    order_by=("alert_id",),
+)
+
 TABLES: Final[dict[str, Table]] = {
     t.name: t
     for t in (
@@ -225,6 +247,7 @@ TABLES: Final[dict[str, Table]] = {
         MESSAGE_RATES,
         CONNECTIONS,
         STATUS_COUNTS,
+        ALERTS,
     )
 }
 

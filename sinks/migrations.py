@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from events.tables import TABLES
+from events.tables import ALERTS, TABLES, Table
 from sinks.cluster import create_distributed_sql
 from sinks.errors import translated
 from sinks.schema import (
@@ -47,11 +47,20 @@ def create_tables(cluster: str | None) -> list[str]:
     return statements
 
 
+def create_table(table: Table, cluster: str | None) -> list[str]:
+    """One table added after migration 1 (a no-op on databases migration 1 created)."""
+    statements = [create_table_sql(table, DB, cluster)]
+    if cluster:
+        statements.append(create_distributed_sql(table, DB, cluster))
+    return statements
+
+
 def migrations(cluster: str | None = None) -> list[Migration]:
     """The numbered migrations for one layout (same numbers and names for both)."""
     return [
         (1, "create_tables", create_tables(cluster)),
         (2, "create_kpi_views", create_views(cluster)),  # docs/kpi.md
+        (3, "create_alerts", create_table(ALERTS, cluster)),  # docs/alerts.md
     ]
 
 

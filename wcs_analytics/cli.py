@@ -99,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
     settings_mod.add_flags(query, ("data_dir", "clickhouse", "database", "log_level"))
 
+    export = sub.add_parser("export", help="billing, CDR and SDR exports")
+    from wcs_analytics.export_cli import add_arguments as export_arguments
+
+    export_arguments(export)
+
+    dash = sub.add_parser("dashboard", help="serve /dashboard and the read API next to ClickHouse")
+    from wcs_analytics.dashboard_cli import add_arguments as dashboard_arguments
+
+    dashboard_arguments(dash)
+
     sim = sub.add_parser("simulate", help="generate realistic WCS hook traffic")
     from wcs_analytics.simulate_cli import add_arguments
 
@@ -196,6 +206,14 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "export":  # takes the data-dir lock itself, only when it reads one
+            from wcs_analytics.export_cli import main as export_main
+
+            return export_main(args)
+        if args.command == "dashboard":
+            from wcs_analytics.dashboard_cli import main as dashboard_main
+
+            return dashboard_main(args)
         if args.command == "simulate":
             from wcs_analytics.simulate_cli import main as simulate_main
 

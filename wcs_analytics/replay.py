@@ -21,6 +21,7 @@ from typing import BinaryIO, TextIO
 
 from events.envelope import Envelope, EnvelopeError, decode
 from processors.embedded import EventClock, feed, finish
+from wcs_analytics.alerting import Alerting
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -90,11 +91,14 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     stats = ReplayStats()
     clock = EventClock(follow_wall=False)
     started = time.monotonic()
+    alerting = Alerting.create(store.settings, store.writer, clock.now)  # docs/alerts.md
+    sink = alerting.sink
     for envelope in read_envelopes(path, stats, rejects):
-        feed(store.pipeline, store.writer, clock, envelope)
-        if store.writer.due():
-            stats.rows_written += store.writer.flush()
-    stats.rows_written += finish(store.pipeline, store.writer, clock)
+        feed(store.pipeline, sink, clock, envelope)
+        if sink.due():
+            stats.rows_written += sink.flush()
+    stats.rows_written += finish(store.pipeline, sink, clock)
+    alerting.close()
     stats.seconds = time.monotonic() - started
     return stats
 

@@ -20,6 +20,7 @@ import uvicorn
 from events.bus import InMemoryBus
 from ingest.app import create_app
 from processors.embedded import EmbeddedRunner, EventClock
+from wcs_analytics.alerting import Alerting
 from wcs_analytics.api import ReadAccess, build_routers
 from wcs_analytics.datadir import DataDirLock
 from wcs_analytics.settings import Settings
@@ -69,6 +70,8 @@ class Service:
         self.clock = EventClock(follow_wall=True)
         self.runner: EmbeddedRunner | None = None
         self.read_access = ReadAccess(settings.dsn, settings.database)
+        # FAILED-spike alerting: wraps the writer (docs/alerts.md)
+        self.alerting = Alerting.create(settings, self.store.writer, self.clock.now)
         self.started = time.monotonic()
 
     def metrics(self) -> str:
@@ -103,6 +106,7 @@ class Service:
         for key, value in sorted(writer.stats.items()):
             if isinstance(value, int | float):
                 parts.append(_counter(f"wcs_sink_{key}_total", f"sink {key}", value))
+        parts.append(self.alerting.metrics())
         return "".join(parts)
 
     def health(self) -> dict[str, Any]:
@@ -121,7 +125,7 @@ class Service:
         self.runner = EmbeddedRunner(
             self.bus,
             self.store.pipeline,
-            self.store.writer,
+            self.alerting.sink,
             self.clock,
             after_flush=self.store.maybe_checkpoint,
         )
@@ -153,6 +157,7 @@ class Service:
         finally:
             await self.bus.close()
             await runner_task
+            self.alerting.close()
             self.spool.close()
             self.read_access.close()
             self.store.checkpoint()

@@ -80,6 +80,10 @@ def _opt(text: str) -> str | None:
     return text or None
 
 
+def _opt_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
 def _setting(default: Any, parse: Callable[[str], Any], help: str, **extra: Any) -> Any:
     meta = {"parse": parse, "help": help, **extra}
     if isinstance(default, (list, dict)):
@@ -150,6 +154,14 @@ class Settings:
     )
     connection_idle_timeout_ms: int = _setting(
         24 * 3600_000, _positive_int, "close silent connections"
+    )
+    # -- FAILED-spike alerting (docs/alerts.md) --
+    alert_rules: Path | None = _setting(
+        None, _opt_path, "alert rules TOML file (built-in defaults if unset)"
+    )
+    alert_webhook_url: str | None = _setting(None, _opt, "POST alerts to this URL (optional)")
+    alert_webhook_format: str = _setting(
+        "alertmanager", str, "webhook body: alertmanager (Alertmanager v2 list) or json"
     )
 
     # -- derived ------------------------------------------------------------------------------
@@ -253,6 +265,11 @@ def _validate(settings: Settings) -> None:
     if settings.spool_full not in ("drop", "reject"):
         raise SettingsError(
             f"{_both('spool_full')}: {settings.spool_full!r} is not 'drop' or 'reject'"
+        )
+    if settings.alert_webhook_format not in ("alertmanager", "json"):
+        raise SettingsError(
+            f"{_both('alert_webhook_format')}: {settings.alert_webhook_format!r} "
+            "is not 'alertmanager' or 'json'"
         )
     if settings.kafka is not None and not all(
         _is_host_port(part) for part in settings.kafka.split(",")

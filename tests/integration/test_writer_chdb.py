@@ -30,6 +30,8 @@ def sample_value(name: str, kind: str, i: int) -> Any:
         return i % 2 == 1
     if kind == "UInt8":
         return 0
+    if kind.startswith("Float"):  # alerts.ratio / baseline
+        return i * 0.25
     if "Int" in kind:
         return i * 11 if kind.startswith("U") else -i * 3
     if kind.startswith("LowCardinality"):
