@@ -30,6 +30,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "topic_replication_factor": settings.topic_replication,
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_interval": 1.0,
+        "producer_linger_ms": settings.kafka_linger_ms,
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 2.0,
         "web_enabled": False,

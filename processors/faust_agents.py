@@ -50,7 +50,7 @@ def register(app: Any, settings: Any, follow_wall: bool) -> WorkerRuntime:
 def _input_loop(rt: WorkerRuntime) -> Any:
     async def loop(stream: Any) -> None:
         async for event in stream.events():
-            await rt.on_input(event.message.tp, event.value)
+            await rt.on_input(event.message.tp, event.message.offset, event.value)
 
     return loop
 

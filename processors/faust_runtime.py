@@ -21,12 +21,14 @@ from events.tables import TABLES, Row
 from events.topics import family_topic, row_topic
 from processors.config import ProcessorConfig
 from processors.embedded import EventClock
-from processors.faust_state import EntityPartition, Hit, WindowPartition, window_key
+from processors.faust_state import EntityHit, EntityPartition, Output
+from processors.faust_windows import WindowPartition, window_key
 
 log = logging.getLogger(__name__)
 
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
 RAW_TOPIC: dict[str, Any] = {**RAW, "key_serializer": "raw", "value_serializer": "raw"}
+PROGRESS_EVERY = 1000  # envelopes between progress log lines
 CTL_KEY = b"\x00wcs-ctl"  # key of tick/finish control records (never an entity key)
 
 
@@ -43,6 +45,8 @@ class WorkerRuntime:
         self.input_topics = {f: app.topic(family_topic(prefix, f), **RAW_TOPIC) for f in FAMILIES}
         self.hits_topic = app.topic(hits_topic_name(prefix), **RAW_TOPIC)
         self.row_topics = {t: app.topic(row_topic(prefix, t), **RAW_TOPIC) for t in TABLES}
+        self.row_names = {t: row_topic(prefix, t) for t in TABLES}
+        self.hits_name = hits_topic_name(prefix)
         self.table_of = {row_topic(prefix, t): t for t in TABLES}
         self.family_of = {family_topic(prefix, f): f for f in FAMILIES}
         self.ctl_topics = {t.get_topic_name(): t for t in self.input_topics.values()}
@@ -69,22 +73,30 @@ class WorkerRuntime:
         clock.observe(orjson.loads(raw)[1] if raw is not None else None)
         return clock
 
-    def entity_runtime(self, tp: Any) -> EntityPartition:
+    async def entity_runtime(self, tp: Any, offset: int) -> EntityPartition:
+        """The partition's runtime; adopting it re-sends the journaled outputs of the
+        records from ``offset`` (the first one received) on (crash consistency)."""
         rt = self.entities.get(tp)
         if rt is None:
             topic = (self.family_of[tp.topic], tp.partition)
-            rt = EntityPartition.rebuild(self.config, self.entity_table, topic, self._clock(tp))
+            table, clock = self.entity_table, self._clock(tp)
+            rt, (rows, hits) = EntityPartition.rebuild(self.config, table, topic, clock, offset)
             self.entities[tp] = rt
-            log.info("adopted %s[%d]: %d open entities", tp.topic, tp.partition, rt.open)
+            log.info(
+                "adopted %s[%d]: %d open entities, re-sent %d rows and %d hits",
+                *(tp.topic, tp.partition, rt.open, len(rows), len(hits)),
+            )
+            await self._send((rows, hits))
         return rt
 
-    def window_runtime(self, tp: Any) -> WindowPartition:
+    async def window_runtime(self, tp: Any) -> WindowPartition:
         rt = self.windows.get(tp)
         if rt is None:
-            rt = WindowPartition.rebuild(
-                self.config, self.window_table, tp.partition, self._clock(tp)
-            )
+            table, clock = self.window_table, self._clock(tp)
+            rt, rows = WindowPartition.rebuild(self.config, table, tp.partition, clock)
             self.windows[tp] = rt
+            log.info("adopted %s[%d]: re-sent %d window rows", tp.topic, tp.partition, len(rows))
+            await self._send_rows(rows)
         return rt
 
     def global_now(self) -> int | None:
@@ -96,12 +108,15 @@ class WorkerRuntime:
         return max(known) if known else None
 
     # -- agent bodies --------------------------------------------------------------------
-    async def on_input(self, tp: Any, value: bytes) -> None:
+    async def on_input(self, tp: Any, offset: int, value: bytes) -> None:
         """One record of a family topic: an envelope or a control record."""
-        rt = self.entity_runtime(tp)
+        rt = await self.entity_runtime(tp, offset)
+        committed = self.app.consumer._committed_offset.get(tp)
+        if committed is not None:
+            rt.prune(committed)
         obj = orjson.loads(value)
         if isinstance(obj, dict) and "ctl" in obj:
-            await self._send_rows(rt.advance(_finish_time(obj)))
+            await self._send_rows(rt.advance(_finish_time(obj), offset))
             self._control_done(tp, obj, rt.clock)
             return
         try:
@@ -109,15 +124,16 @@ class WorkerRuntime:
         except EnvelopeError as exc:
             await self.dead_letter("envelope", f"not an envelope: {exc}", [obj])
             return
-        rows, hits = rt.process(envelope)
+        output = rt.process(envelope, offset)
         self.processed += 1
-        await self.row_topics["events"].send(key=envelope["key"].encode(), value=value)
-        await self._send_rows(rows)
-        await self._send_hits(hits)
+        if self.processed % PROGRESS_EVERY == 0:
+            log.info("processed %d envelopes", self.processed)
+        await self._produce(self.row_names["events"], envelope["key"].encode(), value)
+        await self._send(output)
 
     async def on_hit(self, tp: Any, value: bytes) -> None:
         """One record of the window-hits topic: a hit or a control record."""
-        rt = self.window_runtime(tp)
+        rt = await self.window_runtime(tp)
         obj = orjson.loads(value)
         if isinstance(obj, dict):
             rows = rt.advance(_finish_time(obj))
@@ -126,8 +142,8 @@ class WorkerRuntime:
             await self._send_rows(rows)
             self._control_done(tp, obj, rt.clock)
             return
-        name, received_at, dims, counter = obj
-        await self._send_rows(rt.hit((name, received_at, tuple(dims), counter)))
+        name, received_at, dims, counter, fam, key = obj
+        await self._send_rows(rt.hit((name, received_at, tuple(dims), counter, fam, key)))
 
     def _control_done(self, tp: Any, obj: dict[str, Any], clock: EventClock) -> None:
         now = clock.now()
@@ -137,15 +153,26 @@ class WorkerRuntime:
         if token in self.finished:
             self.finished[token].add(tp)
 
+    async def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Queue one record on the app's producer (returns once queued, not acked:
+        Faust flushes the producer before every offset commit). The producer itself,
+        not ``Topic.send``: that wrapper costs more CPU than our processing."""
+        await self.app.producer.send(topic, key, value, None, None, None)
+
     async def _send_rows(self, rows: list[Row]) -> None:
         for table, row in rows:
-            await self.row_topics[table].send(value=orjson.dumps(row))
+            await self._produce(self.row_names[table], None, orjson.dumps(row))
 
-    async def _send_hits(self, hits: list[Hit]) -> None:
-        for name, received_at, dims, counter in hits:
+    async def _send(self, output: Output) -> None:
+        rows, hits = output
+        await self._send_rows(rows)
+        await self._send_hits(hits)
+
+    async def _send_hits(self, hits: list[EntityHit]) -> None:
+        for hit in hits:
+            name, received_at, dims = hit[:3]
             key = window_key(name, received_at - received_at % self.config.window_ms, dims)
-            value = orjson.dumps([name, received_at, list(dims), counter])
-            await self.hits_topic.send(key=key, value=value)
+            await self._produce(self.hits_name, key, orjson.dumps(hit))
 
     async def dead_letter(self, table: str, reason: str, rows: list[Any]) -> None:
         from events.topics import dead_letter_topic

@@ -137,6 +137,26 @@ async def _lag(bootstrap: str, group: str, prefix: str) -> int:
     return lag
 
 
+async def _committed_input(bootstrap: str, group: str, prefix: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from events.topics import input_topics
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    inputs = set(input_topics(prefix))
+    return sum(m.offset for tp, m in committed.items() if tp.topic in inputs and m.offset > 0)
+
+
+def committed_input(bootstrap: str, prefix: str) -> int:
+    """Input records (summed over the family topics) the worker group has committed."""
+    return asyncio.run(_committed_input(bootstrap, f"{prefix}wcs-analytics", prefix))
+
+
 def wait_caught_up(bootstrap: str, prefix: str, timeout: float, settle: int = 2) -> float:
     """Wait until the worker group committed every record of every topic (no ticks
     with ``--worker-clock events``), ``settle`` polls in a row."""
