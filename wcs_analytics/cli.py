@@ -133,7 +133,7 @@ def _owner(settings: Settings) -> AbstractContextManager[object]:
     from wcs_analytics.datadir import DataDirLock
 
     if settings.embedded:
-        return DataDirLock(settings.data_dir)
+        return DataDirLock(settings.owner_dir)
     return contextlib.nullcontext()
 
 

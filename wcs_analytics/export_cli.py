@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
         chunks = _service_chunks(args.service, spec.kind, args)
     else:
         chunks = _database_chunks(settings, spec)
-        owner = DataDirLock(settings.data_dir) if settings.embedded else owner
+        owner = DataDirLock(settings.owner_dir) if settings.embedded else owner
     try:
         with owner:
             write(chunks, args.out, progress)

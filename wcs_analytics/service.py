@@ -167,7 +167,7 @@ class Service:
 def run(settings: Settings) -> int:
     import uvloop
 
-    lock = DataDirLock(settings.data_dir) if settings.embedded else contextlib.nullcontext()
+    lock = DataDirLock(settings.owner_dir) if settings.embedded else contextlib.nullcontext()
     with lock:
         service = Service(settings)
         try:

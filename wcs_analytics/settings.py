@@ -175,6 +175,14 @@ class Settings:
     def embedded(self) -> bool:
         return self.dsn.startswith("chdb:")
 
+    @property
+    def owner_dir(self) -> Path:
+        """The directory whose lock makes this process the one owner of the chDB data
+        (``--data-dir``, or the parent of an explicit ``chdb:///path``)."""
+        if self.clickhouse and self.embedded:
+            return Path(self.dsn.removeprefix("chdb://")).parent
+        return self.data_dir
+
     def ingest_config(self) -> IngestConfig:
         basic = None
         if self.basic_user and self.basic_password:
