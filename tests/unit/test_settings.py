@@ -1,0 +1,67 @@
+"""One settings object: defaults < WCS_* environment < flags, validated with a named variable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from wcs_analytics import settings as s
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    s.add_flags(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_defaults_work_on_a_laptop() -> None:
+    got = s.load({})
+    assert (got.host, got.port, got.database) == ("127.0.0.1", 8090, "wcs")
+    assert got.embedded and got.dsn == f"chdb://{(Path('data') / 'chdb').resolve()}"
+    assert got.owner_dir == Path("data")
+
+
+def test_environment_then_flags_win() -> None:
+    env = {"WCS_PORT": "9000", "WCS_BATCH_ROWS": "10", "WCS_REDACT_KEYS": "a, b,,c"}
+    got = s.load(env, _args("--port", "9100"))
+    assert got.port == 9100  # flag beats environment
+    assert got.batch_rows == 10
+    assert got.redact_keys == ("a", "b", "c")
+    assert got.ingest_config().redact_keys[-3:] == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WCS_PORT": "0"}, "WCS_PORT"),
+        ({"WCS_PORT": "http"}, "WCS_PORT"),
+        ({"WCS_CLICKHOUSE": "mysql://x"}, "WCS_CLICKHOUSE"),
+        ({"WCS_ACK": "maybe"}, "WCS_ACK"),
+        ({"WCS_KAFKA": "nohost"}, "WCS_KAFKA"),
+        ({"WCS_DATABASE": "drop table"}, "WCS_DATABASE"),
+        ({"WCS_BASIC_USER": "u"}, "WCS_BASIC_PASSWORD"),
+        ({"WCS_REST_CLIENT_CONFIG": "[1]"}, "WCS_REST_CLIENT_CONFIG"),
+        ({"WCS_WORKER_CLOCK": "sundial"}, "WCS_WORKER_CLOCK"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(s.SettingsError, match=named):
+        s.load(env)
+
+
+def test_secrets_never_show_in_errors_or_repr() -> None:
+    got = s.load({"WCS_HMAC_SECRET": "hunter2-secret"})
+    assert "hunter2" not in repr(got)
+    assert got.ingest_config().hmac_secret == "hunter2-secret"
+    with pytest.raises(s.SettingsError) as raised:
+        s.load({"WCS_HMAC_SECRET": "x", "WCS_BASIC_PASSWORD": "pw-secret"})
+    assert "pw-secret" not in str(raised.value)
+
+
+def test_explicit_chdb_dsn_is_owned_through_its_parent_directory() -> None:
+    got = s.load({"WCS_CLICKHOUSE": "chdb:///srv/wcs/chdb"})
+    assert got.owner_dir == Path("/srv/wcs")
+    server = s.load({"WCS_CLICKHOUSE": "http://u:p@ch:8123"})
+    assert not server.embedded
