@@ -22,6 +22,8 @@ FAMILIES="connection call message subscription stream data diagnostic unknown"
 TABLES="events calls streams keepalive_gaps messages message_rates connections status_counts alerts"
 # processors.faust_runtime.hits_topic_name: window hits keyed by window, same partitions
 WORKER_TOPICS="window-hits"
+# processors.faust_alerts: the detector's input (alert-rows, one key) and events.topics.alerts_topic
+ALERT_TOPICS="alert-rows alerts"
 
 KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 TOPIC_PREFIX="${TOPIC_PREFIX:-wcs.}"
@@ -56,6 +58,7 @@ plan() {
     for family in $FAMILIES; do echo "${TOPIC_PREFIX}${family} $INPUT_RETENTION_MS"; done
     for table in $TABLES; do echo "${TOPIC_PREFIX}rows.${table} $ROWS_RETENTION_MS"; done
     for topic in $WORKER_TOPICS; do echo "${TOPIC_PREFIX}${topic} $ROWS_RETENTION_MS"; done
+    for topic in $ALERT_TOPICS; do echo "${TOPIC_PREFIX}${topic} $ROWS_RETENTION_MS"; done
     echo "${TOPIC_PREFIX}dead-letter $DEAD_LETTER_RETENTION_MS"
   } | { if [ -n "${ONLY:-}" ]; then grep -E -- "^[^ ]*(${ONLY}) " || true; else cat; fi; }
 }

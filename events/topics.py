@@ -27,3 +27,9 @@ def row_topics(prefix: str) -> list[str]:
 def dead_letter_topic(prefix: str) -> str:
     """Rows ClickHouse can never take, with the reason (``wcs.dead-letter``)."""
     return f"{prefix}dead-letter"
+
+
+def alerts_topic(prefix: str) -> str:
+    """FAILED-spike alert rows for other consumers (``wcs.alerts``; key = alert_id, value =
+    the ``alerts`` row as JSON, times in epoch ms); the table gets them via ``rows.alerts``."""
+    return f"{prefix}alerts"

@@ -1,0 +1,175 @@
+"""FAILED-spike alerts on the Kafka path: the same trace through embedded ``replay`` and
+through ``replay --kafka`` + ``worker --worker-clock events`` gives the same ``alerts`` rows
+(FINAL, without version), and ``<prefix>alerts`` carries the firing and resolved messages."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from events.catalog import resolve
+from events.envelope import make
+from events.topics import alerts_topic
+from tests.integration import kafka_helpers as kh
+
+pytestmark = pytest.mark.integration
+
+W = 60_000
+T0 = 1_699_999_980_000  # a minute boundary
+NODE = "node-1@192.0.2.10"
+
+
+def call(n: int, app: str, at: int, statuses: list[str]) -> list[bytes]:
+    body: dict[str, Any] = {"nodeId": NODE, "appKey": app, "sessionId": f"s{n}",
+                            "callId": f"call-{n}", "caller": "a", "callee": "b"}  # fmt: skip
+    kind = resolve("CallStatusEvent")
+    return [
+        orjson.dumps(make(kind, body | {"status": s}, at + j, f"e{n}-{j}"))
+        for j, s in enumerate(statuses)
+    ]
+
+
+def trace(minutes: dict[int, tuple[int, int]], app: str, first: int) -> list[bytes]:
+    """Calls per minute: (normal FINISH calls, FAILED calls), received_at chosen."""
+    lines, n = [], first
+    for minute, (normal, failed) in sorted(minutes.items()):
+        for i in range(normal + failed):
+            statuses = ["TRYING", "FAILED"] if i < failed else ["TRYING", "ESTABLISHED", "FINISH"]
+            lines += call(n, app, T0 + minute * W + (n % 50) * 1000, statuses)
+            n += 1
+    return lines
+
+
+def read(dsn: str, table: str) -> list[dict[str, Any]]:
+    sql = f"SELECT * EXCEPT version FROM {table} FINAL ORDER BY ALL"
+    out = kh.cli("query", "--clickhouse", dsn, "--format", "jsonl", sql)
+    return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+
+async def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.structs import TopicPartition
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    tps = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    done = {tp: m.offset for tp, m in committed.items() if m.offset >= 0}
+    return sum(end - done.get(tp, 0) for tp, end in ends.items())
+
+
+def wait_consumed(bootstrap: str, prefix: str, timeout: float) -> None:
+    """Every topic the worker group reads (not ``<prefix>alerts``: nobody in it reads that)
+    fully committed, two polls in a row."""
+    group, calm, lag = f"{prefix}wcs-analytics", 0, -1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            topics = asyncio.run(_topics(bootstrap, prefix))
+            lag = asyncio.run(_lag(bootstrap, group, topics))
+        except Exception:  # group coordinator not there yet
+            lag = -1
+        calm = calm + 1 if lag == 0 else 0
+        if calm >= 2:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"worker did not catch up within {timeout}s (lag {lag})")
+
+
+async def _topics(bootstrap: str, prefix: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = await admin.list_topics()
+    finally:
+        await admin.close()
+    skip = ("-changelog", "dead-letter", "__leader")
+    return [t for t in names if t.startswith(prefix) and t != alerts_topic(prefix)
+            and not any(s in t for s in skip)]  # fmt: skip
+
+
+async def _read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=5000)
+        return [orjson.loads(m.value) for ms in batches.values() for m in ms]
+    finally:
+        await consumer.stop()
+
+
+class Hook(BaseHTTPRequestHandler):
+    bodies: list[Any] = []
+
+    def do_POST(self) -> None:
+        Hook.bodies.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_kafka_alerts_equal_embedded_replay(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    quiet = {m: (10, 1 if m % 3 == 0 else 0) for m in range(8)}
+    spike = quiet | {8: (10, 40), 9: (10, 35)} | {m: (10, 0) for m in range(10, 15)}
+    lines = trace(spike | {16: (1, 0)}, "spikyApp", 0)
+    lines += trace({m: (1, 1 if m == 8 else 0) for m in range(15)}, "smallApp", 5000)
+    path = tmp_path / "spike.ndjson"
+    path.write_bytes(b"\n".join(sorted(lines, key=lambda b: orjson.loads(b)["received_at"])))
+
+    kh.cli("replay", str(path), "--data-dir", str(tmp_path / "embedded"))
+    want = read(kh.dsn_of(tmp_path / "embedded"), "alerts")
+    assert [(r["app_key"], r["state"], r["failures"]) for r in want] == [
+        ("spikyApp", "resolved", 40)
+    ]
+
+    kh.publish_file(kafka_bootstrap, topic_prefix, path, partitions=4)
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path / "kafka", partitions=4)
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    env |= {"WCS_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/hook",
+            "WCS_ALERT_WEBHOOK_FORMAT": "json"}  # fmt: skip
+    worker = kh.start_worker(env, tmp_path / "worker.log")
+    try:
+        wait_consumed(kafka_bootstrap, topic_prefix, timeout=40)
+    finally:
+        assert kh.stop_worker(worker) == 0, kh.tail(tmp_path / "worker.log")
+        hook.shutdown()
+        hook.server_close()
+    dsn = kh.dsn_of(tmp_path / "kafka")
+    assert read(dsn, "alerts") == want, kh.tail(tmp_path / "worker.log")
+    assert read(dsn, "status_counts") == read(kh.dsn_of(tmp_path / "embedded"), "status_counts")
+
+    messages = asyncio.run(_read_topic(kafka_bootstrap, alerts_topic(topic_prefix)))
+    assert [(m["state"], m["version"], m["failures"]) for m in messages] == [
+        ("firing", 1, 40),
+        ("resolved", 2, 40),
+    ]
+    assert messages[0]["alert_id"] == want[0]["alert_id"]
+    posted = [a for body in Hook.bodies for a in body["alerts"]]
+    assert posted == messages  # one POST per evaluation that produced alerts
