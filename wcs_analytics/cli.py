@@ -60,6 +60,10 @@ WORKER_SETTINGS = (
     "clickhouse_cluster",
     "consumer_group",
     "worker_clock",
+    "kafka_alerts",
+    "alert_rules",
+    "alert_webhook_url",
+    "alert_webhook_format",
     *KAFKA_SETTINGS,
 )
 

@@ -152,7 +152,8 @@ def test_kafka_alerts_equal_embedded_replay(
     env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path / "kafka", partitions=4)
     hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    env |= {"WCS_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/hook",
+    env |= {"WCS_KAFKA_ALERTS": "true",
+            "WCS_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/hook",
             "WCS_ALERT_WEBHOOK_FORMAT": "json"}  # fmt: skip
     worker = kh.start_worker(env, tmp_path / "worker.log")
     try:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from events.topics import dead_letter_topic, family_topic, input_topics, row_topic, row_topics
+from events.topics import (
+    alerts_topic,
+    dead_letter_topic,
+    family_topic,
+    input_topics,
+    row_topic,
+    row_topics,
+)
 from processors.faust_runtime import hits_topic_name
 
 pytestmark = pytest.mark.integration
@@ -37,6 +44,8 @@ def test_list_names_every_topic_of_events_topics():
         *input_topics("p."),
         *row_topics("p."),
         hits_topic_name("p."),
+        "p.alert-rows",
+        alerts_topic("p."),
         dead_letter_topic("p."),
     ]
     assert listed.stdout.split() == expected
