@@ -1,5 +1,6 @@
 """Kafka stopped while hooks keep coming: every hook answered 200 within budget; after Kafka
-returns the spool drains and every envelope arrives, in per-key order.
+returns the spool drains, every envelope arrives in per-key order, and a worker then fills the
+ClickHouse tables completely (every hook in ``events``, every call with its final disposition).
 
 Uses its own broker (``deploy/kafka/kafka.sh`` on a free port) so the session broker stays up.
 """
@@ -14,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from events.topics import input_topics
+from tests.integration import kafka_helpers as kh
 from tests.integration.kafka_ingest_helpers import ingest_process, kcat_records, metric
 from tests.kafka_broker import SCRIPT, _free_port_pair
 
@@ -25,6 +28,21 @@ pytestmark = pytest.mark.integration
 BUDGET_MS = 1000
 MARGIN_S = 0.5
 KEYS = 10
+HOOKS = 100
+PARTITIONS = 3  # what ``ingest_process`` creates the topics with
+# call-k's hooks are seq k, k+10, ..., k+90: its 6th hook (seq 50..59, Kafka down) and its
+# last (seq 90..99, Kafka back) decide its disposition (processors.calls.disposition)
+OUTCOMES = {0: ("ESTABLISHED", "FINISH", "ANSWERED"), 1: (None, "BUSY", "BUSY")}
+OUTCOMES |= {2: (None, "FAILED", "FAILED"), 3: (None, "FINISH", "NO_ANSWER")}
+
+
+def _status(seq: int) -> str:
+    """The call status a hook carries: RING, then the call's outcome (see OUTCOMES)."""
+    middle, last, _ = OUTCOMES[seq % KEYS % len(OUTCOMES)]
+    step = seq // KEYS
+    if step == HOOKS // KEYS - 1:
+        return last
+    return middle if middle is not None and step == 5 else "RING"
 
 
 def _broker(port: int, action: str) -> None:
@@ -52,7 +70,14 @@ async def _wave(url: str, first: int, count: int) -> list[float]:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
 
         async def one(seq: int) -> None:
-            body = {"nodeId": "n", "sessionId": "s", "callId": f"call-{seq % KEYS}", "seq": seq}
+            call = f"call-{seq % KEYS}"
+            body = {
+                "nodeId": "n",
+                "sessionId": "s",
+                "callId": call,
+                "seq": seq,
+                "status": _status(seq),
+            }
             started = time.monotonic()
             answer = await client.post("/wcs/CallStatusEvent", json=body)
             latencies.append(time.monotonic() - started)
@@ -74,6 +99,26 @@ def _wait_drained(url: str, timeout_s: float) -> None:
     pytest.fail(f"spool not drained within {timeout_s} s")
 
 
+def _worker_tables(bootstrap: str, prefix: str, data_dir: Path) -> tuple[int, dict[str, str]]:
+    """Run a worker over the topics until it committed everything, stop it (end-of-input
+    flush), then read ClickHouse: (distinct events, {call_id: disposition})."""
+    data_dir.mkdir()
+    env = kh.worker_env(bootstrap, prefix, data_dir, partitions=PARTITIONS)
+    log = data_dir / "worker.log"
+    worker = kh.start_worker(env, log)
+    try:
+        kh.wait_caught_up(bootstrap, prefix, timeout=45)
+    finally:
+        assert kh.stop_worker(worker, timeout=45) == 0, kh.tail(log)
+    dsn = kh.dsn_of(data_dir)
+    count = "SELECT count() AS n FROM wcs.events FINAL"
+    events = orjson.loads(kh.cli("query", "--clickhouse", dsn, "--format", "jsonl", count))
+    sql = "SELECT call_id, disposition FROM wcs.calls FINAL"
+    out = kh.cli("query", "--clickhouse", dsn, "--format", "jsonl", sql)
+    rows = [orjson.loads(line) for line in out.splitlines() if line.strip()]
+    return int(events["n"]), {row["call_id"]: row["disposition"] for row in rows}
+
+
 def test_hooks_answered_while_kafka_is_down_then_spool_drains(
     own_broker: tuple[str, int], tmp_path: Path
 ) -> None:
@@ -88,7 +133,7 @@ def test_hooks_answered_while_kafka_is_down_then_spool_drains(
         assert metric(url, 'wcs_kafka_mode{mode="spooling"}') == 1
         assert metric(url, "wcs_kafka_spool_bytes") > 0
         _broker(port, "start")
-        asyncio.run(_wave(url, 80, 20))
+        asyncio.run(_wave(url, 80, HOOKS - 80))
         _wait_drained(url, 60)
         assert metric(url, "wcs_kafka_spooled_total") >= 60
     assert process.returncode == 0
@@ -98,6 +143,10 @@ def test_hooks_answered_while_kafka_is_down_then_spool_drains(
         order = seen.setdefault(key, [])
         if value["body"]["seq"] not in order:  # at-least-once: keep first arrivals
             order.append(value["body"]["seq"])
-    assert sorted(s for order in seen.values() for s in order) == list(range(100))
+    assert sorted(s for order in seen.values() for s in order) == list(range(HOOKS))
     for key, order in seen.items():
         assert order == sorted(order), key
+    events, calls = _worker_tables(bootstrap, prefix, tmp_path / "worker")
+    assert events == HOOKS
+    want = {f"call-{k}": OUTCOMES[k % len(OUTCOMES)][2] for k in range(KEYS)}
+    assert calls == want
