@@ -18,8 +18,6 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-import uvicorn
-
 from events.envelope import Envelope
 from events.topics import input_topics
 from ingest.app import create_app
@@ -28,7 +26,7 @@ from ingest.kafka_link import ProducerLink
 from ingest.kafka_record import to_record
 from ingest.spool import DiskSpool
 from wcs_analytics.datadir import DataDirLock
-from wcs_analytics.service import _Server
+from wcs_analytics.service import _Server, server_config
 from wcs_analytics.settings import Settings, SettingsError
 from wcs_analytics.topics import TopicsError, ensure_topics
 
@@ -76,16 +74,7 @@ async def serve(settings: Settings) -> None:
         return {"kafka_mode": bus.router.mode, "spool_bytes": bus.spool.bytes_used}
 
     app = create_app(settings.ingest_config(), bus, extra_metrics=bus.metrics, health=health)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-    )
+    config = server_config(app, settings)
     log.info(
         "wcs-analytics ingest on http://%s:%d/wcs/{method} -> Kafka %s topics %s<family> (ack=%s)",
         settings.host,

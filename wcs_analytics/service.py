@@ -53,6 +53,20 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+def server_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """uvicorn for the hook path: httptools, no access log (bodies and URLs stay out of logs)."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+
+
 def _gauge(name: str, help_text: str, value: float) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n{name} {value}\n"
 
@@ -134,16 +148,7 @@ class Service:
         )
         for router in build_routers(self.read_access):
             app.include_router(router)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            http="httptools",
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=10,
-        )
+        config = server_config(app, settings)
         server = _Server(config)
         runner_task = asyncio.create_task(self.runner.run())
         log.info(
