@@ -11,11 +11,9 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import shlex
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,11 +22,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+from report import Run, median_ratio, medians_table, parse_wrk, publish, ratio_line, runs_table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # imported by uvicorn from the bench dir (--app-dir)
@@ -184,42 +182,6 @@ def _spawn(cmd: list[str]) -> Iterator[None]:
 # ---- wrk ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Run:
-    target: str
-    index: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise SystemExit(f"cannot parse wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def parse_wrk(output: str, target: str, index: int) -> Run:
-    """req/s, p50, p99 and error count from ``wrk --latency`` output."""
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
-    if rps is None or p50 is None or p99 is None:
-        raise SystemExit(f"cannot parse wrk output:\n{output}")
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non2xx.group(1)) if non2xx else 0
-    errors += sum(int(n) for n in sockets.groups()) if sockets else 0
-    return Run(target, index, float(rps.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), errors)
-
-
 def lua_script(body: bytes) -> str:
     return (
         'wrk.method = "POST"\n'
@@ -244,6 +206,7 @@ def run_wrk(args: argparse.Namespace, script: str, url: str, duration: int) -> s
 
 def report(args: argparse.Namespace, runs: list[Run], other: str) -> tuple[str, float]:
     """Markdown with one row per run and the medians; returns (text, ingest/bare ratio)."""
+    ratio = median_ratio(runs, other, "bare echo")
     lines = [
         f"# Ingest benchmark ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})",
         "",
@@ -253,27 +216,13 @@ def report(args: argparse.Namespace, runs: list[Run], other: str) -> tuple[str, 
         "",
         f"target: {args.target or args.cmd or 'ingest app (create_app, InMemoryBus drained)'}",
         "",
-        "| run | target | req/s | p50 ms | p99 ms | errors |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r.index} | {r.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
-        for r in runs
-    ]
-    lines += [
+        *runs_table(runs),
         "",
-        "| target | median req/s | median p50 ms | median p99 ms |",
-        "|---|---:|---:|---:|",
+        *medians_table(runs, ("bare echo", other)),
+        "",
+        ratio_line(other, "bare echo", ratio),
+        "",
     ]
-    medians = {}
-    for target in ("bare echo", other):
-        mine = [r for r in runs if r.target == target]
-        medians[target] = statistics.median(r.rps for r in mine)
-        p50 = statistics.median(r.p50_ms for r in mine)
-        p99 = statistics.median(r.p99_ms for r in mine)
-        lines.append(f"| {target} | {medians[target]:,.0f} | {p50:.2f} | {p99:.2f} |")
-    ratio = medians[other] / medians["bare echo"]
-    lines += ["", f"**{other} / bare echo (median req/s): {ratio:.2f}x**", ""]
     return "\n".join(lines), ratio
 
 
@@ -325,9 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(parse_wrk(output, target, index))
                 print(f"run {index} {target}: {runs[-1].rps:,.0f} req/s", file=sys.stderr)
     text, ratio = report(args, runs, other)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    publish(text, args.output)
     return 1 if args.min_ratio is not None and ratio < args.min_ratio else 0
 
 

@@ -18,7 +18,6 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,16 +25,12 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from ingest_bench import Run, _free_port, _wait_ready, parse_wrk, run_wrk, uvicorn_server
+from ingest_bench import _free_port, _wait_ready, run_wrk, uvicorn_server
 from kafka_common import ROOT, broker, cli_process, fresh_prefix, record_counts, stop
+from report import Run, medians, parse_wrk, publish, runs_table, stats_cells, wrk_requests
 from run_mix import MIX, lua_mix
 
 MODES = ("broker", "buffer")
-
-
-def _wrk_requests(output: str) -> int:
-    match = re.search(r"(\d+) requests in", output)
-    return int(match.group(1)) if match else 0
 
 
 def _hooks_ok(base: str) -> int:
@@ -69,7 +64,7 @@ def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[list[R
                 if args.warmup:
                     out = run_wrk(_wrk_args(args), str(script), base + "/wcs/", args.warmup)
                     if target != "bare echo":
-                        answered[target[4:]] += _wrk_requests(out)
+                        answered[target[4:]] += wrk_requests(out)
             for index in range(1, args.runs + 1):
                 for target, base in bases.items():
                     script = tmp / f"mix-{conns}-{index}-{target[-6:]}.lua"
@@ -77,7 +72,7 @@ def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[list[R
                     out = run_wrk(_wrk_args(args), str(script), base + "/wcs/", args.duration)
                     runs.append(parse_wrk(out, f"{target} c{conns}", index))
                     if target != "bare echo":
-                        answered[target[4:]] += _wrk_requests(out)
+                        answered[target[4:]] += wrk_requests(out)
                     print(
                         f"c{conns} run {index} {target}: {runs[-1].rps:,.0f} req/s", file=sys.stderr
                     )
@@ -116,38 +111,20 @@ def report(args: argparse.Namespace, runs: list[Run], notes: list[str]) -> str:
         "--kafka` (default linger, idempotent producer, acks=all) on a local single-node "
         "KRaft broker vs the bare uvicorn+orjson echo. wrk, broker and server share the CPUs.",
         "",
-        "| run | target | req/s | p50 ms | p99 ms | errors |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r.index} | {r.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
-        for r in runs
-    ]
-    lines += [
+        *runs_table(runs),
         "",
         "| -c | target | median req/s | median p50 ms | median p99 ms | errors "
         "| req/s vs echo | p50 vs echo | p99 vs echo |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for conns in args.connections:
-        echo = _medians(runs, f"bare echo c{conns}")
+        echo = medians(runs, f"bare echo c{conns}")
         for target in ("bare echo", *(f"ack={m}" for m in MODES)):
-            med = _medians(runs, f"{target} c{conns}")
+            med = medians(runs, f"{target} c{conns}")
             errors = sum(r.errors for r in runs if r.target == f"{target} c{conns}")
-            lines.append(
-                f"| {conns} | {target} | {med[0]:,.0f} | {med[1]:.2f} | {med[2]:.2f} | {errors} "
-                f"| {med[0] / echo[0]:.2f}x | {med[1] / echo[1]:.2f}x | {med[2] / echo[2]:.2f}x |"
-            )
+            ratios = " | ".join(f"{m / e:.2f}x" for m, e in zip(med, echo, strict=True))
+            lines.append(f"| {conns} | {target} | {stats_cells(*med)} | {errors} | {ratios} |")
     return "\n".join([*lines, "", "Records in Kafka after SIGTERM:", "", *notes, ""])
-
-
-def _medians(runs: list[Run], target: str) -> tuple[float, float, float]:
-    mine = [r for r in runs if r.target == target]
-    return (
-        statistics.median(r.rps for r in mine),
-        statistics.median(r.p50_ms for r in mine),
-        statistics.median(r.p99_ms for r in mine),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="kafka_ingest_") as name, broker(args.bootstrap) as bs:
         text = report(args, *measure(args, Path(name), bs))
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    publish(text, args.output)
     return 0
 
 

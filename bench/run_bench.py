@@ -32,16 +32,24 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from ingest_bench import ROOT, Run, parse_wrk, run_wrk, uvicorn_server
+from ingest_bench import ROOT, run_wrk, uvicorn_server
+from report import (
+    Run,
+    median_ratio,
+    medians_table,
+    parse_wrk,
+    publish,
+    ratio_line,
+    runs_table,
+    wrk_requests,
+)
 from run_load import Service, StepResult, sustained_step
 from run_mix import MIX, lua_mix
 
@@ -64,7 +72,7 @@ def ab_runs(args: argparse.Namespace, tmp: Path) -> tuple[list[Run], str]:
                 script.write_text(lua_mix(f"{target[0]}{label}", args.slots))
                 output = run_wrk(args, str(script), base + "/wcs/", seconds)
                 if target == "run":
-                    completed += _wrk_requests(output)
+                    completed += wrk_requests(output)
                 if label != "warmup":
                     runs.append(parse_wrk(output, target, int(label)))
                     print(f"run {label} {target}: {runs[-1].rps:,.0f} req/s", file=sys.stderr)
@@ -78,48 +86,26 @@ def ab_runs(args: argparse.Namespace, tmp: Path) -> tuple[list[Run], str]:
     return runs, note
 
 
-def _wrk_requests(output: str) -> int:
-    match = re.search(r"(\d+) requests in", output)
-    return int(match.group(1)) if match else 0
-
-
 # ---- report ------------------------------------------------------------------------------------
 
 
-def _medians(runs: list[Run], target: str) -> tuple[float, float, float]:
-    mine = [r for r in runs if r.target == target]
-    return (
-        statistics.median(r.rps for r in mine),
-        statistics.median(r.p50_ms for r in mine),
-        statistics.median(r.p99_ms for r in mine),
-    )
-
-
 def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
-    lines = [
+    return [
         "## Closed loop: run service vs bare echo (wrk)",
         "",
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
         f"{len(MIX)}-hook session mix over {args.slots} interleaved slots "
         f"({', '.join(sorted({m for m, _ in MIX}))}).",
         "",
-        "| run | target | req/s | p50 ms | p99 ms | errors |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r.index} | {r.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
-        for r in runs
-    ]
-    lines += [
+        *runs_table(runs),
         "",
-        "| target | median req/s | median p50 ms | median p99 ms |",
-        "|---|---:|---:|---:|",
+        *medians_table(runs, ("bare echo", "run")),
+        "",
+        ratio_line("run", "bare echo", median_ratio(runs, "run", "bare echo")),
+        "",
+        note,
+        "",
     ]
-    for target in ("bare echo", "run"):
-        rps, p50, p99 = _medians(runs, target)
-        lines.append(f"| {target} | {rps:,.0f} | {p50:.2f} | {p99:.2f} |")
-    ratio = _medians(runs, "run")[0] / _medians(runs, "bare echo")[0]
-    return [*lines, "", f"**run / bare echo (median req/s): {ratio:.2f}x**", "", note, ""]
 
 
 def sustained_table(args: argparse.Namespace, steps: list[StepResult]) -> list[str]:
@@ -214,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
             lines += sustained_table(args, steps)
     text = "\n".join(lines)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    publish(text, args.output)
     return 0
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_common import CLI, ROOT, broker, cli_process, fresh_prefix, group_lag, stop, topics_with
+from report import publish
 
 
 @dataclass(frozen=True)
@@ -160,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds.append(one_round(args, bs, trace, tmp / f"round{i}", i))
             print(f"round {i}: {rounds[-1].rate:,.0f} envelopes/s", file=sys.stderr)
     text = report(args, rounds, when, load)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    publish(text, args.output)
     return 0
 
 
