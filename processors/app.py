@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, follow_wall: bool | None = N
         wall = follows_wall(s) if follow_wall is None else follow_wall
         sender.wcs_runtime = register(sender, s, wall)
         # -- FAILED-spike alerting: router + detector agents, AlertWorker (docs/alerts.md#kafka)
-        if s.kafka_alerts:  # experimental, off by default (docs/alerts.md#kafka)
+        if s.kafka_alerts:  # on by default; --kafka-alerts false turns it off
             register_alerts(sender, sender.wcs_runtime, s, wall)
 
     hooks: Any = app  # mode's signal typing rejects plain handlers

@@ -37,7 +37,7 @@ from processors.alert_rules import load_rules
 from processors.embedded import EventClock
 from processors.faust_alert_state import ALERT_KEY, AlertPartition
 from processors.faust_runtime import RAW, RAW_TOPIC, WorkerRuntime
-from processors.faust_worker import FINISH_TIMEOUT_S, Worker, _until, finish, runtime_of
+from processors.faust_worker import FINISH_TIMEOUT_S, Worker, _until, drained, finish, runtime_of
 from wcs_analytics.alert_webhooks import WebhookSender
 from wcs_analytics.topics import ensure_topics
 
@@ -133,23 +133,15 @@ class AlertRuntime:
         clock, alert rows inserted by the sink (each wait bounded)."""
         app, source = self.app, self.source.get_topic_name()
         tps = [tp for tp in app.consumer.assignment() if tp.topic == source]
-        ends = await app.consumer.highwaters(*tps) if tps else {}
-        await _until(lambda: all(self.routed.get(tp, -1) + 1 >= e for tp, e in ends.items()),
-                     timeout_s, "the alert router")  # fmt: skip
+        await drained(app, tps, self.routed, timeout_s, "the alert router")
         if self.holds_detector():
             token = await self.control("finish", self.rt.global_now())
             await _until(lambda: token in self.finished, timeout_s, "the alert detector")
             await app.producer.flush()
-            await _drained(self.rt, timeout_s)
+            row_tps = [tp for tp in app.consumer.assignment() if tp.topic in self.rt.table_of]
+            await drained(app, row_tps, self.rt.sink_acked, timeout_s, "the sink (alert rows)")
         if self.webhook is not None:
             self.webhook.close()
-
-
-async def _drained(rt: WorkerRuntime, timeout_s: float) -> None:
-    row_tps = [tp for tp in rt.app.consumer.assignment() if tp.topic in rt.table_of]
-    ends = await rt.app.consumer.highwaters(*row_tps) if row_tps else {}
-    await _until(lambda: all(rt.sink_acked.get(tp, -1) + 1 >= e for tp, e in ends.items()),
-                 timeout_s, "the sink (alert rows)")  # fmt: skip
 
 
 def register_alerts(app: Any, rt: WorkerRuntime, settings: Any, follow_wall: bool) -> AlertRuntime:

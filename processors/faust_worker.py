@@ -17,12 +17,14 @@ import logging
 import signal
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import faust
 
 from events.topics import dead_letter_topic
 from processors.faust_runtime import WorkerRuntime
+from processors.faust_seek import guard_seek
 from wcs_analytics.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,36 @@ async def _until(done: Any, timeout_s: float, what: str) -> bool:
     return True
 
 
+def lagging(
+    ends: Mapping[Any, int], done: Mapping[Any, int], committed: Mapping[Any, int | None]
+) -> dict[Any, tuple[int, int]]:
+    """Partitions with records below their highwater ``ends`` that were neither handled
+    here (``done``: the last offset handled) nor committed before this worker got them
+    (``committed``: the next offset to read, e.g. left by the previous owner of a
+    partition that has had no new record since); -> {tp: (position, end)}."""
+    behind = {}
+    for tp, end in ends.items():
+        position = max(done.get(tp, -1) + 1, committed.get(tp) or 0)
+        if position < end:
+            behind[tp] = (position, end)
+    return behind
+
+
+async def drained(
+    app: Any, tps: list[Any], done: Mapping[Any, int], timeout_s: float, what: str
+) -> bool:
+    """Wait (bounded) until ``done`` covers every record of ``tps`` up to their highwaters
+    of now; logs the partitions still behind when it gives up."""
+    ends = await app.consumer.highwaters(*tps) if tps else {}
+    committed = app.consumer._committed_offset
+
+    if await _until(lambda: not lagging(ends, done, committed), timeout_s, what):
+        return True
+    behind = lagging(ends, done, committed)
+    log.warning("shutdown: %s behind on %s", what, {str(tp): pos for tp, pos in behind.items()})
+    return False
+
+
 async def finish(rt: WorkerRuntime, timeout_s: float = FINISH_TIMEOUT_S) -> None:
     """End-of-input flush: timeouts and windows, then rows into ClickHouse (bounded)."""
     app = rt.app
@@ -55,13 +87,8 @@ async def finish(rt: WorkerRuntime, timeout_s: float = FINISH_TIMEOUT_S) -> None
     await _until(lambda: set(tps) <= rt.finished[token], timeout_s, "finish records")
     await app.producer.flush()
     row_tps = [tp for tp in app.consumer.assignment() if tp.topic in rt.table_of]
-    ends = await app.consumer.highwaters(*row_tps) if row_tps else {}
-
-    def drained() -> bool:
-        return all(rt.sink_acked.get(tp, -1) + 1 >= end for tp, end in ends.items())
-
-    await _until(drained, timeout_s, "the sink")
-    log.info("shutdown: flushed %d partitions, sink drained: %s", len(tps), drained())
+    ok = await drained(app, row_tps, rt.sink_acked, timeout_s, "the sink")
+    log.info("shutdown: flushed %d partitions, sink drained: %s", len(tps), ok)
 
 
 class Worker(faust.Worker):
@@ -71,6 +98,7 @@ class Worker(faust.Worker):
         # Table writes queue in this buffer; past max_messages every stream pauses until
         # it drains (100 by default: a stall per few dozen envelopes).
         self.app.producer.buffer.max_messages = PRODUCER_BUFFER
+        guard_seek(self.app.consumer)  # Faust recovery race (processors/faust_seek.py)
         rt = runtime_of(self.app)
         if rt is not None:
             s = rt.settings

@@ -160,9 +160,7 @@ class Settings:
         None, _opt_path, "alert rules TOML file (built-in defaults if unset)"
     )
     kafka_alerts: bool = _setting(
-        False,
-        _bool,
-        "run the alert detector inside Kafka workers (experimental: see docs/alerts.md#kafka)",
+        True, _bool, "run the alert detector inside Kafka workers (docs/alerts.md#kafka)"
     )
     alert_webhook_url: str | None = _setting(None, _opt, "POST alerts to this URL (optional)")
     alert_webhook_format: str = _setting(

@@ -83,10 +83,12 @@ def worker_env(bootstrap: str, prefix: str, data_dir: Path, partitions: int) -> 
     }
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], log: Path, module: str = "wcs_analytics.cli"
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [PY, "-m", "wcs_analytics.cli", "worker", "--worker-clock", "events"],
+            [PY, "-m", module, "worker", "--worker-clock", "events"],
             cwd=REPO,
             env=env,
             stdout=out,
@@ -108,10 +110,13 @@ async def _lag(bootstrap: str, group: str, prefix: str) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.structs import TopicPartition
 
+    from events.topics import alerts_topic
+
+    outputs = {alerts_topic(prefix)}  # produced for other consumers, never read by the group
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix) and t not in outputs]
         committed = await admin.list_consumer_group_offsets(group)
         described = await admin.describe_topics(topics)
         tps = [
