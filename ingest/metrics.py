@@ -6,8 +6,9 @@ path); rendering happens only when /metrics is scraped.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Final
+
+from events.histogram import Histogram
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -35,13 +36,11 @@ def _label(value: str) -> str:
 class HookMetrics:
     """``wcs_hooks_total{method,outcome}`` and ``wcs_hook_latency_seconds``. Not thread-safe."""
 
-    __slots__ = ("_buckets", "_count", "_sum", "hooks")
+    __slots__ = ("hooks", "latency")
 
     def __init__(self) -> None:
         self.hooks: dict[tuple[str, str], int] = {}
-        self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # last one: above every bound
-        self._sum = 0.0
-        self._count = 0
+        self.latency = Histogram(LATENCY_BUCKETS)
 
     def count(self, method: str, outcome: str) -> None:
         key = (method, outcome)
@@ -49,9 +48,7 @@ class HookMetrics:
 
     def observe(self, seconds: float) -> None:
         """One hook answered ``seconds`` after it was received."""
-        self._buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self._sum += seconds
-        self._count += 1
+        self.latency.observe(seconds)
 
     def render(self, queue_depth: int) -> str:
         lines = [
@@ -62,18 +59,10 @@ class HookMetrics:
             lines.append(
                 f'wcs_hooks_total{{method="{_label(method)}",outcome="{_label(outcome)}"}} {value}'
             )
+        lines += self.latency.render(
+            "wcs_hook_latency_seconds", "Time from receiving a hook to answering it."
+        )
         lines += [
-            "# HELP wcs_hook_latency_seconds Time from receiving a hook to answering it.",
-            "# TYPE wcs_hook_latency_seconds histogram",
-        ]
-        cumulative = 0
-        for bound, hits in zip((*LATENCY_BUCKETS, None), self._buckets, strict=True):
-            cumulative += hits
-            le = "+Inf" if bound is None else repr(bound)
-            lines.append(f'wcs_hook_latency_seconds_bucket{{le="{le}"}} {cumulative}')
-        lines += [
-            f"wcs_hook_latency_seconds_sum {self._sum!r}",
-            f"wcs_hook_latency_seconds_count {self._count}",
             "# HELP wcs_ingest_queue_depth Envelopes accepted but not yet consumed.",
             "# TYPE wcs_ingest_queue_depth gauge",
             f"wcs_ingest_queue_depth {queue_depth}",

@@ -21,8 +21,10 @@ from typing import Any
 import orjson
 
 from events.envelope import EnvelopeError, decode
+from events.histogram import minus
 from events.topics import dead_letter_topic
 from processors.faust_runtime import WorkerRuntime
+from sinks import freshness
 from sinks.client import connect
 from sinks.migrations import migrate
 from sinks.writer import ClickHouseWriter
@@ -30,6 +32,7 @@ from sinks.writer import ClickHouseWriter
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
+FRESHNESS_LOG_S = 10.0
 
 
 def _wall_ms() -> int:
@@ -62,6 +65,8 @@ class Sink:
         self.settings = runtime.settings
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.writer: ClickHouseWriter | None = None
+        self._fresh_at = time.monotonic()
+        self._fresh_counts: list[int] = []
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -101,6 +106,7 @@ class Sink:
         async for events in stream.noack_take(self.settings.batch_rows, within=within):
             await self._buffer(writer, events)
             await self._flush(writer)
+            self._log_freshness(writer)
             for event in events:
                 await stream.ack(event)
                 tp = event.message.tp
@@ -128,3 +134,16 @@ class Sink:
                 log.exception("insert into ClickHouse failed; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _log_freshness(self, writer: ClickHouseWriter, force: bool = False) -> None:
+        """Every FRESHNESS_LOG_S with new rows: hook -> inserted latency of the events rows
+        since the last line, and the cumulative bucket counts (sinks/freshness.py)."""
+        now = time.monotonic()
+        if not force and now - self._fresh_at < FRESHNESS_LOG_S:
+            return
+        counts = list(writer.freshness.counts)
+        delta = minus(counts, self._fresh_counts or [0] * len(counts))
+        if sum(delta):
+            line = {"window_s": round(now - self._fresh_at, 1), **freshness.summary(delta)}
+            log.info("freshness %s", orjson.dumps({**line, "counts": counts}).decode())
+        self._fresh_at, self._fresh_counts = now, counts

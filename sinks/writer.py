@@ -18,6 +18,7 @@ from typing import Any
 
 from events.envelope import Envelope
 from events.tables import Row
+from sinks import freshness
 from sinks.buffer import PendingBuffer
 from sinks.deadletter import DeadLetter, DeadLetterFile
 from sinks.inserter import TableInserter
@@ -61,6 +62,7 @@ class ClickHouseWriter:
         self._now_ms = now_ms
         self._buffer = PendingBuffer(coalesce=coalesce)
         self._first_pending_at: int | None = None
+        self.freshness = freshness.histogram()  # hook received -> events row inserted
         sink = DeadLetterFile(dead_letter) if isinstance(dead_letter, Path) else dead_letter
         self._inserter = TableInserter(client, database, retry, sleep, sink, max_isolation_inserts)
 
@@ -111,7 +113,10 @@ class ClickHouseWriter:
         """
         written = 0
         for table in self._buffer.tables():
-            written += self._inserter.write(table, self._buffer.rows(table))
+            rows = self._buffer.rows(table)
+            written += self._inserter.write(table, rows)
+            if table == "events":
+                freshness.observe_rows(self.freshness, rows, self._now_ms())
             self._buffer.drop(table)
         if not self.pending:
             self._first_pending_at = None

@@ -20,6 +20,7 @@ import uvicorn
 from events.bus import InMemoryBus
 from ingest.app import create_app
 from processors.embedded import EmbeddedRunner, EventClock
+from sinks import freshness
 from wcs_analytics.alerting import Alerting
 from wcs_analytics.api import ReadAccess, build_routers
 from wcs_analytics.datadir import DataDirLock
@@ -120,6 +121,7 @@ class Service:
         for key, value in sorted(writer.stats.items()):
             if isinstance(value, int | float):
                 parts.append(_counter(f"wcs_sink_{key}_total", f"sink {key}", value))
+        parts.append("\n".join(writer.freshness.render(freshness.NAME, freshness.HELP)) + "\n")
         parts.append(self.alerting.metrics())
         return "".join(parts)
 

@@ -164,3 +164,26 @@ def test_second_owner_of_the_data_dir_is_refused(service: Service) -> None:
 
     with pytest.raises(RuntimeError, match="in use by another wcs-analytics process"):
         cli("query", "--data-dir", str(service.data_dir), "SELECT 1")
+
+
+def _sample(metrics: str, name: str) -> float:
+    line = next(ln for ln in metrics.splitlines() if ln.startswith(name + " "))
+    return float(line.split()[1])
+
+
+def test_metrics_report_the_freshness_of_inserted_rows(service: Service) -> None:
+    """wcs_sink_freshness_seconds: hook received -> its events row inserted, once per row."""
+    with httpx.Client(base_url=service.url) as client:
+        for n in range(5):
+            assert client.post("/wcs/connect", json=hook_body("connect", n)).status_code == 200
+        deadline = time.monotonic() + 30
+        while True:
+            metrics = client.get("/metrics").text
+            count = _sample(metrics, "wcs_sink_freshness_seconds_count")
+            if count >= 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert count == 5
+    assert 0 < _sample(metrics, "wcs_sink_freshness_seconds_sum") / count < 30
+    assert 'wcs_sink_freshness_seconds_bucket{le="+Inf"} 5' in metrics
+    assert service.stop() == 0

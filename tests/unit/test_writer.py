@@ -387,3 +387,26 @@ def test_translated_passes_sink_errors_and_bugs_through():
         raise Backpressure(1, 1, 1)
     with pytest.raises(KeyError), translated("x"):
         raise KeyError("bug")
+
+
+# freshness -------------------------------------------------------------------
+
+
+def test_flush_records_the_age_of_events_rows_when_inserted():
+    clock = Clock()
+    w = writer(clock=clock)
+    w.add_envelope(envelope("e1"))  # received_at 7
+    w.add([call("a")])  # not an events row: not observed
+    clock.now = 1_507
+    w.flush()
+    assert w.freshness.count == 1
+    assert w.freshness.sum == 1.5
+
+
+def test_a_failed_insert_records_no_freshness():
+    clock = Clock()
+    w = writer(FakeClient([OperationalError("down")]), clock, retry=RetryPolicy(max_attempts=1))
+    w.add_envelope(envelope("e1"))
+    with pytest.raises(TransientError):
+        w.flush()
+    assert w.freshness.count == 0
