@@ -1,4 +1,4 @@
-"""Faust worker throughput on a real broker: envelopes/s of one `wcs-analytics worker`.
+"""Faust worker throughput on a real broker: envelopes/s of one and of several workers.
 
 A simulated trace (``wcs-analytics simulate --out --scale 20``, or ``--trace FILE``) is
 published per round to a fresh topic prefix with ``wcs-analytics replay FILE --kafka
@@ -9,10 +9,15 @@ window-hits and row topics, as tests/integration/kafka_helpers.py ``wait_caught_
 polled every ``--poll`` s. *Caught up* = the first poll with lag 0 (rows inserted into chDB
 and committed; the commit interval is 1 s). Reported per round: seconds from process start
 to the first commit (Faust start, topic checks, chDB migration), to caught up, and
-envelopes / (caught up - first commit). After SIGTERM, ``SELECT count() FROM wcs.events``
-must equal the envelopes published. Median of ``--runs`` rounds.
+envelopes / (caught up - first commit). After SIGTERM, the distinct ``events`` ids (over
+every worker's chDB) must equal the envelopes published. Median of ``--runs`` rounds.
+
+``--workers 1,2`` alternates rounds of one and of two workers in one consumer group (each
+with its own chDB directory: one owner process per data path) and reports the scale-out
+ratio of the medians: what adding a worker process buys on this machine.
 
 Usage: .venv/bin/python bench/worker_bench.py [--runs 3] [--scale 20] [--trace FILE]
+       [--workers 1,2]
 A script, not a test.
 """
 
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -36,6 +43,7 @@ from report import publish
 @dataclass(frozen=True)
 class Round:
     index: int
+    workers: int
     envelopes: int
     publish_s: float
     first_commit_s: float
@@ -58,7 +66,9 @@ def lag_topics(bootstrap: str, prefix: str) -> list[str]:
     return [t for t in topics if not t.endswith("-changelog") and "dead-letter" not in t]
 
 
-def one_round(args: argparse.Namespace, bootstrap: str, trace: Path, work: Path, i: int) -> Round:
+def one_round(
+    args: argparse.Namespace, bootstrap: str, trace: Path, work: Path, i: int, workers: int
+) -> Round:
     prefix = fresh_prefix(f"worker{i}")
     work.mkdir(parents=True)
     envelopes = sum(1 for line in trace.read_bytes().splitlines() if line.strip())
@@ -67,17 +77,27 @@ def one_round(args: argparse.Namespace, bootstrap: str, trace: Path, work: Path,
     started = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     publish_s = time.monotonic() - started
-    dsn = f"chdb://{work}/chdb"
-    flags = ["worker", "--kafka", bootstrap, "--topic-prefix", prefix, "--clickhouse", dsn]
-    flags += ["--topic-partitions", str(args.partitions), "--data-dir", str(work)]
-    flags += ["--worker-clock", "events", "--log-level", "warning"]
+    dirs = [work / f"w{n}" for n in range(workers)]
     group = f"{prefix}wcs-analytics"
-    with cli_process(flags, work / "worker.log") as proc:
+    with contextlib.ExitStack() as stack:
+        procs = []
+        for d in dirs:
+            d.mkdir()
+            flags = ["worker", "--kafka", bootstrap, "--topic-prefix", prefix]
+            flags += ["--clickhouse", f"chdb://{d}/chdb", "--data-dir", str(d)]
+            flags += ["--topic-partitions", str(args.partitions)]
+            flags += ["--worker-clock", "events", "--log-level", "warning"]
+            procs.append(stack.enter_context(cli_process(flags, d / "worker.log")))
         started = time.monotonic()
         first, lag = 0.0, -1
         while lag != 0:
-            if proc.poll() is not None or time.monotonic() - started > args.timeout:
-                raise SystemExit(f"worker exited or timed out (lag {lag}); see {work}/worker.log")
+            if (
+                any(p.poll() is not None for p in procs)
+                or time.monotonic() - started > args.timeout
+            ):
+                raise SystemExit(
+                    f"a worker exited or timed out (lag {lag}); see {work}/w*/worker.log"
+                )
             time.sleep(args.poll)
             try:
                 lag, done = asyncio.run(group_lag(bootstrap, group, lag_topics(bootstrap, prefix)))
@@ -88,59 +108,73 @@ def one_round(args: argparse.Namespace, bootstrap: str, trace: Path, work: Path,
                 first = time.monotonic() - started
         caught_up = time.monotonic() - started
         t_stop = time.monotonic()
-        status = stop(proc, timeout=120)
+        statuses = [stop(p, timeout=120) for p in procs]
         stop_s = time.monotonic() - t_stop
-    rows = _count_events(dsn)
-    return Round(i, envelopes, publish_s, first, caught_up, stop_s, status, rows)
+    ids: set[str] = set()
+    for d in dirs:
+        ids |= _event_ids(f"chdb://{d}/chdb")
+    status = max(statuses, key=abs)
+    return Round(i, workers, envelopes, publish_s, first, caught_up, stop_s, status, len(ids))
 
 
-def _count_events(dsn: str) -> int:
-    sql = "SELECT count() FROM wcs.events"
-    cmd = [CLI, "query", "--clickhouse", dsn, "--log-level", "warning", sql]
+def _event_ids(dsn: str) -> set[str]:
+    sql = "SELECT DISTINCT id FROM wcs.events"
+    cmd = [CLI, "query", "--clickhouse", dsn, "--log-level", "warning", "--format", "jsonl", sql]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
-    return int(done.stdout.split()[-1])
+    return {json.loads(line)["id"] for line in done.stdout.splitlines() if line.strip()}
 
 
 def report(args: argparse.Namespace, rounds: list[Round], when: str, load: str) -> str:
     lines = [
         f"# Faust worker benchmark (started {when})",
         "",
-        f"{os.cpu_count()} CPUs; `uptime` before: `{load}`. One `wcs-analytics worker "
-        f"--worker-clock events` (embedded chDB), {args.partitions} partitions per topic, "
-        "local single-node KRaft broker, fresh topic prefix and chDB dir per round; the trace "
-        "is published completely (`replay --kafka`) before the worker starts.",
+        f"{os.cpu_count()} CPUs; `uptime` before: `{load}`. `wcs-analytics worker "
+        f"--worker-clock events` processes in one consumer group (each with its own embedded "
+        f"chDB), {args.partitions} partitions per topic, local single-node KRaft broker, fresh "
+        "topic prefix and chDB dirs per round; the trace is published completely "
+        "(`replay --kafka`) before the workers start.",
         "",
-        "| round | envelopes | publish s | first commit s | caught up s | envelopes/s "
-        "(after first commit) | envelopes/s (from start) | SIGTERM exit s | exit | events rows |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | workers | envelopes | publish s | first commit s | caught up s | envelopes/s "
+        "(after first commit) | envelopes/s (from start) | SIGTERM exit s | exit | events ids |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.index} | {r.envelopes:,} | {r.publish_s:.1f} | {r.first_commit_s:.1f} "
-        f"| {r.caught_up_s:.1f} | {r.rate:,.0f} | {r.rate_total:,.0f} | {r.stop_s:.1f} "
-        f"| {r.exit_status} | {r.events_rows:,} |"
+        f"| {r.index} | {r.workers} | {r.envelopes:,} | {r.publish_s:.1f} "
+        f"| {r.first_commit_s:.1f} | {r.caught_up_s:.1f} | {r.rate:,.0f} | {r.rate_total:,.0f} "
+        f"| {r.stop_s:.1f} | {r.exit_status} | {r.events_rows:,} |"
         for r in rounds
     ]
-    med = statistics.median(r.rate for r in rounds)
-    med_total = statistics.median(r.rate_total for r in rounds)
-    med_up = statistics.median(r.caught_up_s for r in rounds)
-    ok = all(r.events_rows == r.envelopes and r.exit_status == 0 for r in rounds)
-    return "\n".join(
-        [
-            *lines,
-            "",
-            f"**median: {med:,.0f} envelopes/s per worker after the first commit, "
-            f"{med_total:,.0f} envelopes/s from process start ({med_up:.1f} s to caught up)**",
-            "",
-            f"`events` rows == envelopes published and exit 0 in every round: **{ok}**",
+    lines.append("")
+    medians = {}
+    for n in sorted({r.workers for r in rounds}):
+        mine = [r for r in rounds if r.workers == n]
+        medians[n] = statistics.median(r.rate for r in mine)
+        med_total = statistics.median(r.rate_total for r in mine)
+        med_up = statistics.median(r.caught_up_s for r in mine)
+        lines.append(
+            f"**{n} worker(s), median: {medians[n]:,.0f} envelopes/s after the first commit, "
+            f"{med_total:,.0f} envelopes/s from process start ({med_up:.1f} s to caught up)**"
+        )
+        lines.append("")
+    if len(medians) > 1:
+        one, most = min(medians), max(medians)
+        lines += [
+            f"**scale-out {most} vs {one} worker(s): {medians[most] / medians[one]:.2f}x**",
             "",
         ]
-    )
+    ok = all(r.events_rows == r.envelopes and r.exit_status == 0 for r in rounds)
+    lines += [
+        f"distinct `events` ids == envelopes published and exit 0 in every round: **{ok}**",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="use this broker (default: start one)")
-    parser.add_argument("--runs", type=int, default=3, help="fresh rounds (median)")
+    parser.add_argument("--runs", type=int, default=3, help="fresh rounds per worker count")
+    parser.add_argument("--workers", default="1", help="worker counts to alternate, e.g. 1,2")
     parser.add_argument("--scale", type=int, default=20, help="wcs-analytics simulate --scale")
     parser.add_argument("--trace", type=Path, help="an existing envelope NDJSON instead")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
@@ -156,10 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.trace is None:
             cmd = [CLI, "simulate", "--out", str(trace), "--scale", str(args.scale)]
             subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-        rounds = []
-        for i in range(1, args.runs + 1):
-            rounds.append(one_round(args, bs, trace, tmp / f"round{i}", i))
-            print(f"round {i}: {rounds[-1].rate:,.0f} envelopes/s", file=sys.stderr)
+        rounds: list[Round] = []
+        counts = [int(n) for n in args.workers.split(",")]
+        for _ in range(args.runs):
+            for n in counts:  # alternated, so drift in machine load hits every count alike
+                i = len(rounds) + 1
+                rounds.append(one_round(args, bs, trace, tmp / f"round{i}", i, n))
+                print(
+                    f"round {i} ({n} workers): {rounds[-1].rate:,.0f} envelopes/s", file=sys.stderr
+                )
     text = report(args, rounds, when, load)
     publish(text, args.output)
     return 0

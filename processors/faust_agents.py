@@ -30,6 +30,7 @@ def register(app: Any, settings: Any, follow_wall: bool) -> WorkerRuntime:
         app.agent(topic, name=f"wcs-{family}")(_input_loop(rt))
     app.agent(rt.hits_topic, name="wcs-windows")(_hits_loop(rt))
     sink = Sink(rt)
+    rt.sink = sink
     sink_topic = app.topic(*(t.get_topic_name() for t in rt.row_topics.values()), **RAW_TOPIC)
     app.agent(sink_topic, name="wcs-sink")(sink.run)
 

@@ -180,9 +180,7 @@ class AlertWorker(Worker):
             s = art.settings
             size = {"partitions": s.topic_partitions, "replication": s.topic_replication}
             await ensure_topics(s.kafka, art.names, create=s.create_topics, **size)
-            # declared now, not when the table starts: a changelog created just before the
-            # group join is missing from the consumer's metadata (PartitionsMismatch)
-            await art.table.changelog_topic.maybe_declare()
+            await art.table.changelog_topic.maybe_declare()  # as in Worker.on_first_start
         await super().on_first_start()
 
     async def _stop_on_signal(self, sig: signal.Signals) -> None:

@@ -59,6 +59,7 @@ class WorkerRuntime:
         self.windows: dict[Any, WindowPartition] = {}
         self.finished: dict[str, set[Any]] = {}
         self.sink_acked: dict[Any, int] = {}
+        self.sink: Any = None  # the sink agent's Sink (faust_agents.register)
         self.processed = 0
 
     # -- partition runtimes ------------------------------------------------------------
@@ -83,8 +84,8 @@ class WorkerRuntime:
             rt, (rows, hits) = EntityPartition.rebuild(self.config, table, topic, clock, offset)
             self.entities[tp] = rt
             log.info(
-                "adopted %s[%d]: %d open entities, re-sent %d rows and %d hits",
-                *(tp.topic, tp.partition, rt.open, len(rows), len(hits)),
+                "adopted %s[%d] at offset %d: %d open entities, re-sent %d rows and %d hits",
+                *(tp.topic, tp.partition, offset, rt.open, len(rows), len(hits)),
             )
             await self._send((rows, hits))
         return rt

@@ -135,6 +135,11 @@ class Sink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
 
+    def log_freshness_now(self) -> None:
+        """The freshness line for the rows inserted since the last one (shutdown)."""
+        if self.writer is not None:
+            self._log_freshness(self.writer, force=True)
+
     def _log_freshness(self, writer: ClickHouseWriter, force: bool = False) -> None:
         """Every FRESHNESS_LOG_S with new rows: hook -> inserted latency of the events rows
         since the last line, and the cumulative bucket counts (sinks/freshness.py)."""

@@ -89,6 +89,8 @@ async def finish(rt: WorkerRuntime, timeout_s: float = FINISH_TIMEOUT_S) -> None
     row_tps = [tp for tp in app.consumer.assignment() if tp.topic in rt.table_of]
     ok = await drained(app, row_tps, rt.sink_acked, timeout_s, "the sink")
     log.info("shutdown: flushed %d partitions, sink drained: %s", len(tps), ok)
+    if rt.sink is not None:
+        rt.sink.log_freshness_now()
 
 
 class Worker(faust.Worker):
@@ -112,6 +114,11 @@ class Worker(faust.Worker):
                 replication=s.topic_replication,
                 create=s.create_topics,
             )
+            # declared now, not when the tables start: a changelog created just before the
+            # group join is missing from the consumer's metadata, and the agents using the
+            # table crash-loop with PartitionsMismatch ("... has 0 partitions")
+            for table in (rt.entity_table, rt.window_table, rt.clock_table):
+                await table.changelog_topic.maybe_declare()
         await super().on_first_start()
 
     async def _stop_on_signal(self, sig: signal.Signals) -> None:

@@ -68,6 +68,15 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
     )
 
 
+SINK_COUNTERS = {  # ClickHouseWriter.stats key -> help text of wcs_sink_<key>_total
+    "rows_written": "rows inserted into ClickHouse",
+    "inserts": "INSERT statements sent to ClickHouse",
+    "retries": "inserts retried after a transient error",
+    "dead_lettered": "rows ClickHouse rejected for good, written to the dead letter",
+    "coalesced": "buffered rows replaced by a newer version of the same row before insert",
+}
+
+
 def _gauge(name: str, help_text: str, value: float) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n{name} {value}\n"
 
@@ -118,9 +127,9 @@ class Service:
             parts.append(
                 _counter("wcs_flush_errors_total", "failed ClickHouse flushes", runner.flush_errors)
             )
-        for key, value in sorted(writer.stats.items()):
-            if isinstance(value, int | float):
-                parts.append(_counter(f"wcs_sink_{key}_total", f"sink {key}", value))
+        stats = writer.stats
+        for key, help_text in SINK_COUNTERS.items():
+            parts.append(_counter(f"wcs_sink_{key}_total", help_text, stats[key]))
         parts.append("\n".join(writer.freshness.render(freshness.NAME, freshness.HELP)) + "\n")
         parts.append(self.alerting.metrics())
         return "".join(parts)

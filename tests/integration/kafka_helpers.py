@@ -142,7 +142,7 @@ async def _lag(bootstrap: str, group: str, prefix: str) -> int:
     return lag
 
 
-async def _committed_input(bootstrap: str, group: str, prefix: str) -> int:
+async def _committed_input(bootstrap: str, group: str, prefix: str) -> dict[str, int]:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from events.topics import input_topics
@@ -154,11 +154,15 @@ async def _committed_input(bootstrap: str, group: str, prefix: str) -> int:
     finally:
         await admin.close()
     inputs = set(input_topics(prefix))
-    return sum(m.offset for tp, m in committed.items() if tp.topic in inputs and m.offset > 0)
+    return {
+        f"{tp.topic}[{tp.partition}]": m.offset
+        for tp, m in sorted(committed.items())
+        if tp.topic in inputs and m.offset > 0
+    }
 
 
-def committed_input(bootstrap: str, prefix: str) -> int:
-    """Input records (summed over the family topics) the worker group has committed."""
+def committed_input(bootstrap: str, prefix: str) -> dict[str, int]:
+    """Committed offset per family topic partition of the worker group (0s left out)."""
     return asyncio.run(_committed_input(bootstrap, f"{prefix}wcs-analytics", prefix))
 
 
