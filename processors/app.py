@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from processors import faust_flush
 from processors.faust_agents import register
 from processors.faust_alerts import register_alerts
 from wcs_analytics.settings import Settings, load
@@ -47,6 +48,7 @@ def follows_wall(settings: Settings) -> bool:
 
 
 def create_app(settings: Settings | None = None, *, follow_wall: bool | None = None) -> faust.App:
+    faust_flush.install()  # commit only after the table writes (processors/faust_flush.py)
     app = faust.App("wcs-analytics", autodiscover=False)
     resolved: list[Settings] = []
 

@@ -9,11 +9,11 @@ consumer's committed offsets with the values it fetched before that commit, and
 acks that follow the commit: it never commits that partition again
 (docs/worker.md#restart-stall).
 
-The fix keeps Faust's seek but never lets it move a partition's committed or read
-offset back behind what this consumer did itself in the same assignment (Faust
-forgets both when partitions are revoked, so any offset it still holds is from
-after the assignment). Records that aiokafka re-fetches after its seek are then
-dropped by Faust's read offset check: they were delivered already.
+The fix stops the flow for the duration of the seek (no new deliveries, so no acks
+from them) and never lets the seek move a partition's committed offset back behind a
+commit this consumer made itself in the same assignment (Faust forgets its offsets
+when partitions are revoked, so any offset it still holds is from after the
+assignment): records the agents still held may be acked and committed meanwhile.
 """
 
 from __future__ import annotations
@@ -37,16 +37,17 @@ def later(
 
 
 def guard_seek(consumer: Any) -> None:
-    """Wrap ``consumer.seek_to_committed`` (awaited by ``perform_seek`` before it updates
-    its bookkeeping) so the committed offsets it returns are never older than ours, and
-    ``perform_seek`` so that it does not move a read offset back either (records
-    delivered during the seek were handed to the agents; Faust would otherwise treat
-    the distance to the next record as a gap of acked offsets, possibly committing
-    rows the sink holds but has not inserted yet)."""
+    """Wrap the consumer's ``perform_seek`` so that no record is delivered while it runs
+    (the flow is stopped, as Faust itself does around a rebalance, and resumed after),
+    and its ``seek_to_committed`` (awaited by ``perform_seek`` before it updates its
+    bookkeeping) so the committed offsets it returns are never older than ours: records
+    the agents still held when the flow stopped may be acked and committed meanwhile.
+    After the seek, Faust re-reads every partition from its committed offset; records
+    delivered before are processed again (at-least-once, idempotent here)."""
     if getattr(consumer, "_wcs_seek_guarded", False):
         return
     fetch, perform = consumer.seek_to_committed, consumer.perform_seek
-    reads: dict[Any, int | None] = {}
+    running: list[bool] = []
 
     async def seek_to_committed() -> dict[Any, int | None]:
         fetched = await fetch()
@@ -55,14 +56,22 @@ def guard_seek(consumer: Any) -> None:
         if kept:
             log.info("seek: kept offsets committed during the seek on %d partitions: %s",
                      len(kept), ", ".join(kept))  # fmt: skip
-        reads.clear()
-        reads.update(consumer._read_offset)
         return merged
 
     async def perform_seek() -> None:
-        await perform()
-        consumer._read_offset.update(later(consumer._read_offset, reads))
-        reads.clear()
+        if running:  # Faust seeks again from getmany when records came while stopped
+            await perform()
+            return
+        stopped = consumer.flow_active
+        if stopped:
+            consumer.stop_flow()
+        running.append(True)
+        try:
+            await perform()
+        finally:
+            running.clear()
+            if stopped:
+                consumer.resume_flow()
 
     consumer.seek_to_committed = seek_to_committed
     consumer.perform_seek = perform_seek

@@ -24,17 +24,26 @@ def test_newest_committed_without_own_commits_is_the_fetched_mapping() -> None:
 
 
 class _Consumer:
-    """Faust's perform_seek, verbatim in what it does with the fetched offsets."""
+    """Faust's perform_seek, verbatim in what it does with the fetched offsets, plus the
+    flow switch; records the flow state while the committed offsets are fetched."""
 
     def __init__(self, broker: dict[TP, int | None]) -> None:
         self.broker = broker
+        self.flow_active = True
+        self.flow_during_seek: list[bool] = []
         self._committed_offset: dict[TP, int | None] = defaultdict(lambda: None)
         self._read_offset: dict[TP, int | None] = defaultdict(lambda: None)
 
+    def stop_flow(self) -> None:
+        self.flow_active = False
+
+    def resume_flow(self) -> None:
+        self.flow_active = True
+
     async def seek_to_committed(self) -> dict[TP, int | None]:
         fetched = dict(self.broker)
-        await asyncio.sleep(0)  # records flow and a commit lands while the requests are in flight
-        self._read_offset[P0] = 20
+        self.flow_during_seek.append(self.flow_active)
+        await asyncio.sleep(0)  # a commit of acked records lands while the requests run
         self._committed_offset[P0] = 15
         return fetched
 
@@ -50,14 +59,24 @@ def test_a_commit_during_the_seek_is_not_overwritten() -> None:
     bare = _Consumer({P0: 1, P1: 4})
     asyncio.run(bare.perform_seek())
     assert bare._committed_offset[P0] == 1  # the race: our commit of 15 is forgotten
-    assert bare._read_offset[P0] == 1  # and 2..20 would count as a gap of acked offsets
+    assert bare.flow_during_seek == [True]  # and records keep coming meanwhile
 
     guarded = _Consumer({P0: 1, P1: 4})
     guard_seek(guarded)
     guard_seek(guarded)  # idempotent
     asyncio.run(guarded.perform_seek())
     assert guarded._committed_offset == {P0: 15, P1: 4}
-    assert guarded._read_offset == {P0: 20, P1: 4}
+    assert guarded._read_offset == {P0: 15, P1: 4}  # re-read from there
+    assert guarded.flow_during_seek == [False]
+    assert guarded.flow_active
+
+
+def test_a_seek_with_the_flow_already_stopped_leaves_it_stopped() -> None:
+    consumer = _Consumer({P0: 1})
+    consumer.flow_active = False  # a rebalance stopped it; Faust resumes it itself
+    guard_seek(consumer)
+    asyncio.run(consumer.perform_seek())
+    assert not consumer.flow_active
 
 
 def test_lagging_counts_records_committed_by_a_previous_owner() -> None:
