@@ -19,6 +19,7 @@ from events.catalog import FAMILIES
 from events.envelope import EnvelopeError, validate
 from events.tables import TABLES, Row
 from events.topics import family_topic, row_topic
+from ingest.redact import redact
 from processors.config import ProcessorConfig
 from processors.embedded import EventClock
 from processors.faust_state import EntityHit, EntityPartition, Output
@@ -41,6 +42,7 @@ class WorkerRuntime:
     def __init__(self, app: Any, settings: Any, follow_wall: bool) -> None:
         self.app, self.settings, self.follow_wall = app, settings, follow_wall
         self.config: ProcessorConfig = settings.processor_config().validate()
+        self.redact_keys = frozenset(k.lower() for k in settings.ingest_config().redact_keys)
         prefix = settings.topic_prefix
         self.input_topics = {f: app.topic(family_topic(prefix, f), **RAW_TOPIC) for f in FAMILIES}
         self.hits_topic = app.topic(hits_topic_name(prefix), **RAW_TOPIC)
@@ -115,7 +117,12 @@ class WorkerRuntime:
         committed = self.app.consumer._committed_offset.get(tp)
         if committed is not None:
             rt.prune(committed)
-        obj = orjson.loads(value)
+        try:
+            obj = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:  # not from our ingest; where, not what (secrets)
+            where = {"topic": tp.topic, "partition": tp.partition, "offset": offset}
+            await self.dead_letter("envelope", f"not JSON: {exc}", [{**where, "bytes": len(value)}])
+            return
         if isinstance(obj, dict) and "ctl" in obj:
             await self._send_rows(rt.advance(_finish_time(obj), offset))
             self._control_done(tp, obj, rt.clock)
@@ -123,7 +130,8 @@ class WorkerRuntime:
         try:
             envelope = validate(obj)
         except EnvelopeError as exc:
-            await self.dead_letter("envelope", f"not an envelope: {exc}", [obj])
+            clean = redact(obj, self.redact_keys)  # it may not come from our ingest
+            await self.dead_letter("envelope", f"not an envelope: {exc}", [clean])
             return
         output = rt.process(envelope, offset)
         self.processed += 1
