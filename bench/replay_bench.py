@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -89,7 +90,7 @@ def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
     return trace
 
 
-def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple]]) -> str:
+def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[Any, ...]]]) -> str:
     envelopes = results["replay"][0][2]
     source = args.trace or (
         f"`wcs-analytics simulate --seed {args.seed} --scale {args.scale} --minutes {args.minutes}`"
@@ -144,7 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results: dict[str, list[tuple]] = {"decode": [], "pipeline": [], "replay": []}
+    results: dict[str, list[tuple[Any, ...]]] = {"decode": [], "pipeline": [], "replay": []}
     with tempfile.TemporaryDirectory(prefix="replay_bench_") as name:
         tmp = Path(name)
         trace = make_trace(args, tmp)

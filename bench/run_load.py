@@ -203,7 +203,8 @@ async def sampler(port: int, t0: float, done: asyncio.Event, out: list[Sample]) 
 
 async def drive(port: int, rate: int, args: argparse.Namespace) -> tuple[LoadStats, list[Sample]]:
     """Load for ``args.sustain`` s, sampling every second; then sample until drained."""
-    loop, samples, done = asyncio.get_running_loop(), [], asyncio.Event()
+    loop, done = asyncio.get_running_loop(), asyncio.Event()
+    samples: list[Sample] = []
     task = asyncio.create_task(sampler(port, loop.time(), done, samples))
     load = await open_loop(port, rate, args)
     done.set()

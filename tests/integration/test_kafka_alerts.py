@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,61 +50,6 @@ def read(dsn: str, table: str) -> list[dict[str, Any]]:
     sql = f"SELECT * EXCEPT version FROM {table} FINAL ORDER BY ALL"
     out = kh.cli("query", "--clickhouse", dsn, "--format", "jsonl", sql)
     return [orjson.loads(line) for line in out.splitlines() if line.strip()]
-
-
-async def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.structs import TopicPartition
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    tps = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    done = {tp: m.offset for tp, m in committed.items() if m.offset >= 0}
-    return sum(end - done.get(tp, 0) for tp, end in ends.items())
-
-
-def wait_consumed(bootstrap: str, prefix: str, timeout: float) -> None:
-    """Every topic the worker group reads (not ``<prefix>alerts``: nobody in it reads that)
-    fully committed, two polls in a row."""
-    group, calm, lag = f"{prefix}wcs-analytics", 0, -1
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            topics = asyncio.run(_topics(bootstrap, prefix))
-            lag = asyncio.run(_lag(bootstrap, group, topics))
-        except Exception:  # group coordinator not there yet
-            lag = -1
-        calm = calm + 1 if lag == 0 else 0
-        if calm >= 2:
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"worker did not catch up within {timeout}s (lag {lag})")
-
-
-async def _topics(bootstrap: str, prefix: str) -> list[str]:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = await admin.list_topics()
-    finally:
-        await admin.close()
-    skip = ("-changelog", "dead-letter", "__leader")
-    return [t for t in names if t.startswith(prefix) and t != alerts_topic(prefix)
-            and not any(s in t for s in skip)]  # fmt: skip
 
 
 async def _read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
@@ -157,7 +101,7 @@ def test_kafka_alerts_equal_embedded_replay(
             "WCS_ALERT_WEBHOOK_FORMAT": "json"}  # fmt: skip
     worker = kh.start_worker(env, tmp_path / "worker.log")
     try:
-        wait_consumed(kafka_bootstrap, topic_prefix, timeout=40)
+        kh.wait_caught_up(kafka_bootstrap, topic_prefix, timeout=40)
     finally:
         assert kh.stop_worker(worker) == 0, kh.tail(tmp_path / "worker.log")
         hook.shutdown()
