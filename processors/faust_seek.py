@@ -46,8 +46,13 @@ def guard_seek(consumer: Any) -> None:
     delivered before are processed again (at-least-once, idempotent here)."""
     if getattr(consumer, "_wcs_seek_guarded", False):
         return
-    fetch, perform = consumer.seek_to_committed, consumer.perform_seek
+    fetch, perform, stop = consumer.seek_to_committed, consumer.perform_seek, consumer.stop_flow
     running: list[bool] = []
+    stops = [0]  # stop_flow calls: one by someone else during our seek (a rebalance) wins
+
+    def stop_flow() -> None:
+        stops[0] += 1
+        stop()
 
     async def seek_to_committed() -> dict[Any, int | None]:
         fetched = await fetch()
@@ -65,14 +70,16 @@ def guard_seek(consumer: Any) -> None:
         stopped = consumer.flow_active
         if stopped:
             consumer.stop_flow()
+        ours = stops[0]
         running.append(True)
         try:
             await perform()
         finally:
             running.clear()
-            if stopped:
+            if stopped and stops[0] == ours:  # else the one who stopped it resumes it
                 consumer.resume_flow()
 
     consumer.seek_to_committed = seek_to_committed
     consumer.perform_seek = perform_seek
+    consumer.stop_flow = stop_flow
     consumer._wcs_seek_guarded = True

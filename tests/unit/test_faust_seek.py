@@ -71,6 +71,20 @@ def test_a_commit_during_the_seek_is_not_overwritten() -> None:
     assert guarded.flow_active
 
 
+def test_a_rebalance_that_stops_the_flow_during_the_seek_keeps_it_stopped() -> None:
+    consumer = _Consumer({P0: 1})
+    guard_seek(consumer)
+    fetch = consumer.seek_to_committed
+
+    async def rebalancing() -> dict[TP, int | None]:
+        consumer.stop_flow()  # what Faust does when partitions are revoked
+        return await fetch()
+
+    consumer.seek_to_committed = rebalancing  # type: ignore[method-assign]
+    asyncio.run(consumer.perform_seek())
+    assert not consumer.flow_active  # Faust resumes it after the new assignment
+
+
 def test_a_seek_with_the_flow_already_stopped_leaves_it_stopped() -> None:
     consumer = _Consumer({P0: 1})
     consumer.flow_active = False  # a rebalance stopped it; Faust resumes it itself
