@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,24 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.kafka_broker import free_port_pair  # noqa: E402  (needs ROOT on sys.path)
+
 CLI = str(ROOT / ".venv/bin/wcs-analytics")
 KAFKA_SH = ROOT / "deploy/kafka/kafka.sh"
 Popen = subprocess.Popen[bytes]
-
-
-def _free_port_pair() -> int:
-    """A port p such that p and p+1 (the controller) are free right now."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise SystemExit("no free port pair for the Kafka broker")
 
 
 @contextmanager
@@ -48,7 +35,7 @@ def broker(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    env = {**os.environ, "KAFKA_PORT": str(_free_port_pair())}
+    env = {**os.environ, "KAFKA_PORT": str(free_port_pair())}
     done = subprocess.run([str(KAFKA_SH), "start"], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"kafka.sh start failed: {done.stderr.strip()[-800:]}")

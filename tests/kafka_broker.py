@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
 
 
-def _free_port_pair() -> int:
+def free_port_pair() -> int:
     """A port p such that p and p+1 (the controller) are free right now."""
     for _ in range(50):
         with socket.socket() as sock:
@@ -58,7 +58,7 @@ def kafka_bootstrap() -> Iterator[str]:
     missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
     if missing:
         _unavailable(f"WCS_KAFKA_BOOTSTRAP is not set and {', '.join(missing)} not found")
-    port = _free_port_pair()
+    port = free_port_pair()
     env = {**os.environ, "KAFKA_PORT": str(port)}
     started = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True)
     if started.returncode != 0:

@@ -21,7 +21,7 @@ import pytest
 from events.topics import input_topics
 from tests.integration import kafka_helpers as kh
 from tests.integration.kafka_ingest_helpers import ingest_process, kcat_records, metric
-from tests.kafka_broker import SCRIPT, _free_port_pair
+from tests.kafka_broker import SCRIPT, free_port_pair
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def _broker(port: int, action: str) -> None:
 @pytest.fixture
 def own_broker(kafka_bootstrap: str) -> Iterator[tuple[str, int]]:
     """A broker of this test only (kafka_bootstrap: same skip/fail rules when Kafka is missing)."""
-    port = _free_port_pair()
+    port = free_port_pair()
     _broker(port, "start")
     try:
         yield f"127.0.0.1:{port}", port
