@@ -19,6 +19,7 @@ import logging
 from typing import Any, Final
 
 from events.tables import ALERTS, TABLES, Table
+from sinks import migration_0004_export_ledger as export_ledger
 from sinks.cluster import create_distributed_sql
 from sinks.errors import translated
 from sinks.schema import (
@@ -61,6 +62,7 @@ def migrations(cluster: str | None = None) -> list[Migration]:
         (1, "create_tables", create_tables(cluster)),
         (2, "create_kpi_views", create_views(cluster)),  # docs/kpi.md
         (3, "create_alerts", create_table(ALERTS, cluster)),  # docs/alerts.md
+        (export_ledger.NUMBER, export_ledger.NAME, export_ledger.statements(cluster)),  # rating
     ]
 
 

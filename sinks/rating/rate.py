@@ -46,6 +46,8 @@ class RatedLine:
     rate: Rate
     usage: Usage
     cost: Decimal
+    attempt_fee: Decimal = ZERO  # as charged (0 below the no-charge threshold)
+    connect_fee: Decimal = ZERO  # as charged (0 for an unanswered call)
 
     @property
     def billed_seconds(self) -> int:
@@ -72,8 +74,19 @@ def rate(session: Session, deck: Deck) -> RatedLine | Unrated:
         what += f", number {number!r}" if session.product == "call" else ""
         return Unrated(session, f"no {session.product} rate in {revision.revision_id}: {what}")
     usage = _usage(session, chosen, deck.periods)
-    cost = round_ratio(_exact(session, chosen, usage), chosen.unit_s, deck.decimals, deck.rounding)
-    return RatedLine(session, revision.revision_id, chosen, usage, cost)
+    attempt, connect = _fees(session, chosen)
+    exact = _exact(session, chosen, usage, attempt, connect)
+    cost = round_ratio(exact, chosen.unit_s, deck.decimals, deck.rounding)
+    return RatedLine(session, revision.revision_id, chosen, usage, cost, attempt, connect)
+
+
+def _fees(session: Session, chosen: Rate) -> tuple[Decimal, Decimal]:
+    """(attempt fee, connect fee) as charged."""
+    if session.start_ms is None:
+        return chosen.attempt_fee, ZERO
+    if session.product != "message" and session.duration_ms < chosen.no_charge_ms:
+        return ZERO, ZERO
+    return chosen.attempt_fee, chosen.connect_fee
 
 
 def _usage(session: Session, chosen: Rate, periods: Periods) -> Usage:
@@ -98,15 +111,15 @@ def _usage(session: Session, chosen: Rate, periods: Periods) -> Usage:
     return tuple(out)
 
 
-def _exact(session: Session, chosen: Rate, usage: Usage) -> Decimal:
+def _exact(session: Session, chosen: Rate, usage: Usage, attempt: Decimal, connect: Decimal
+           ) -> Decimal:  # fmt: skip
     """The session's amount times ``unit_s`` (so the only division is the final one)."""
     unit = Decimal(chosen.unit_s)
     if session.start_ms is None:
-        return CONTEXT.multiply(chosen.attempt_fee, unit)
+        return CONTEXT.multiply(attempt, unit)
     if session.product != "message" and session.duration_ms < chosen.no_charge_ms:
         return ZERO
-    fees = CONTEXT.add(chosen.attempt_fee, chosen.connect_fee)
-    total = CONTEXT.multiply(fees, unit)
+    total = CONTEXT.multiply(CONTEXT.add(attempt, connect), unit)
     for _, period, seconds in usage:
         units = Decimal(1) if session.product == "message" else Decimal(seconds)
         total = CONTEXT.add(total, CONTEXT.multiply(units, chosen.prices[period]))

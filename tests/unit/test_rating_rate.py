@@ -69,6 +69,10 @@ def test_an_unanswered_call_costs_its_attempt_fee_only() -> None:
     assert cost(call(None), deck_of(rule)) == "0.03"
     assert cost(call(60 * S), deck_of(rule)) == "1.00"  # 0.03 + 0.10 + 0.60, raised to 1
     assert cost(call(None), deck_of(call_rate())) == "0.00"
+    unanswered, short = rate(call(None), deck_of(rule)), rate(call(1), deck_of(rule))
+    assert isinstance(unanswered, RatedLine) and isinstance(short, RatedLine)
+    assert (unanswered.attempt_fee, unanswered.connect_fee) == (D("0.03"), D(0))  # as charged
+    assert (short.attempt_fee, short.connect_fee) == (D("0.03"), D("0.10"))
 
 
 def test_longest_prefix_then_app_key_then_direction() -> None:
