@@ -157,7 +157,7 @@ class Service:
         app = create_app(
             settings.ingest_config(), self.bus, extra_metrics=self.metrics, health=self.health
         )
-        for router in build_routers(self.read_access):
+        for router in build_routers(self.read_access, settings.rates_dir):
             app.include_router(router)
         config = server_config(app, settings)
         server = _Server(config)

@@ -87,10 +87,21 @@ def latest_run(client: Any, db: str, chain: str) -> RunRecord | None:
 
 
 def find_run(client: Any, db: str, export_id: str) -> RunRecord | None:
-    """The first recorded run with this id (a 'same' re-run repeats the id), or None."""
-    sql = _runs_sql(db, "export_id = {id:String}") + " ORDER BY created_at LIMIT 1"
+    """The latest record of this id (a ``same`` re-run repeats the id), or None."""
+    sql = _runs_sql(db, "export_id = {id:String}") + " ORDER BY created_at DESC LIMIT 1"
     rows = client.query(sql, parameters={"id": export_id}).result_rows
     return _record(rows[0]) if rows else None
+
+
+def list_runs(client: Any, db: str, kind: str, from_ms: int, to_ms: int) -> list[RunRecord]:
+    """Runs of ``kind`` whose period overlaps ``[from_ms, to_ms)``, oldest first."""
+    where = (
+        "kind = {kind:String} AND period_from < fromUnixTimestamp64Milli({to:Int64}, 'UTC')"
+        " AND period_to > fromUnixTimestamp64Milli({from:Int64}, 'UTC')"
+    )
+    sql = _runs_sql(db, where) + " ORDER BY created_at, export_id"
+    params = {"kind": kind, "from": from_ms, "to": to_ms}
+    return [_record(row) for row in client.query(sql, parameters=params).result_rows]
 
 
 def _record(row: Any) -> RunRecord:

@@ -82,6 +82,19 @@ def run_rated(client: Any, db: str, spec: ExportSpec, deck: Deck, now_ms: int) -
     return RatedRun(record, total, previous, corrections)
 
 
+def recorded_run(client: Any, db: str, export_id: str) -> RatedRun | None:
+    """A recorded run (its latest record: a re-run shows as ``same``) with its totals and,
+    for a correction, the diff against the run it corrects; None if unknown."""
+    record = store.find_run(client, db, export_id)
+    if record is None:
+        return None
+    lines = store.load_lines(client, db, export_id)
+    if not record.corrects:
+        return RatedRun(record, lg.totals(lines))
+    old = store.load_lines(client, db, record.corrects)
+    return RatedRun(record, lg.totals(lines), lg.totals(old), lg.diff(old, lines))
+
+
 def _rows(spec: ExportSpec, lines: list[lg.Line]) -> int:
     if spec.kind == "cdr":
         return len(lines)
