@@ -41,11 +41,17 @@ def deck_of(*rates: Rate, periods: Periods = FLAT, **settings: Any) -> Deck:
     return Deck((Revision("r1", 0, rates),), periods, **settings)
 
 
-def call(talk_ms: int | None, start_ms: int = berlin_ms("2026-03-02T10:00:00"),
-         number: str = "", app: str = "A", direction: str = "outgoing",
-         key: str = "c1") -> Session:  # fmt: skip
+def call(
+    talk_ms: int | None,
+    start_ms: int = berlin_ms("2026-03-02T10:00:00"),
+    number: str = "",
+    app: str = "A",
+    direction: str = "outgoing",
+    key: str = "c1",
+) -> Session:
     """A closed call answered at ``start_ms`` (None: never answered)."""
     end = start_ms + (talk_ms or 0)
     answered = None if talk_ms is None else start_ms
-    return Session(key, "call", app, direction, number, start_ms - 5000, answered, end,
-                   talk_ms or 0)  # fmt: skip
+    return Session(
+        key, "call", app, direction, number, start_ms - 5000, answered, end, talk_ms or 0
+    )

@@ -48,9 +48,16 @@ def test_half_a_unit_per_minute_for_60_seconds_is_exactly_half() -> None:
 
 @pytest.mark.parametrize(
     ("talk_ms", "expected"),
-    [(30 * S, "1.00"), (60 * S, "1.00"), (100 * S, "1.00"), (101 * S, "1.01"),
-     (120 * S, "1.20"), (200 * S, "1.50"), (3600 * S, "1.50")],
-)  # fmt: skip
+    [
+        (30 * S, "1.00"),
+        (60 * S, "1.00"),
+        (100 * S, "1.00"),
+        (101 * S, "1.01"),
+        (120 * S, "1.20"),
+        (200 * S, "1.50"),
+        (3600 * S, "1.50"),
+    ],
+)
 def test_minimum_and_maximum_cost(talk_ms: int, expected: str) -> None:
     rule = call_rate("0.60", "1/1", min_cost=D("1.00"), max_cost=D("1.50"))
     assert cost(call(talk_ms), deck_of(rule)) == expected
@@ -146,8 +153,9 @@ def test_revision_in_force_at_answer_time() -> None:
     assert (before.revision_id, str(before.cost)) == ("2026-01", "0.60")
     assert (at.revision_id, str(at.cost)) == ("2026-07", "1.20")
     # created before the switch, answered after it: the answer decides
-    late = Session("c", "call", "A", "outgoing", "", switch - 60_000, switch + 1, switch + 60_001,
-                   60_000)  # fmt: skip
+    late = Session(
+        "c", "call", "A", "outgoing", "", switch - 60_000, switch + 1, switch + 60_001, 60_000
+    )
     assert isinstance(line := rate(late, deck), RatedLine) and line.revision_id == "2026-07"
     # never answered: its creation decides
     attempt = Session("c", "call", "A", "outgoing", "", switch - 1, None, switch + 5_000)
@@ -173,8 +181,7 @@ def test_unrated_sessions_say_why() -> None:
 
 def test_streams_and_messages() -> None:
     publish = call_rate("0.006", "1/1", product="publish", rate_id="pub")
-    sms = call_rate("0.03", "1", product="message", rate_id="sms", unit_s=1,
-                    connect_fee=D("0.01"))  # fmt: skip
+    sms = call_rate("0.03", "1", product="message", rate_id="sms", unit_s=1, connect_fee=D("0.01"))
     deck = deck_of(publish, sms, decimals=4)
     start = berlin_ms("2026-03-02T10:00:00")
     stream = Session("p1", "publish", "A", "", "", start, start, start + 300_500, 300_500)
