@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from sinks.rating.deck import Deck, Revision
+from sinks.rating.periods import Periods, Window, parse_clock, parse_days
 from sinks.rating.rate import RatedLine, Session, Unrated, rate
-from tests.unit.rating_decks import BUSINESS, FLAT, berlin_ms, call, call_rate, deck_of
+from tests.unit.rating_decks import BERLIN, BUSINESS, FLAT, berlin_ms, call, call_rate, deck_of
 
 S = 1000
 D = Decimal
@@ -190,3 +191,32 @@ def test_streams_and_messages() -> None:
     assert (line.billed_seconds, str(line.cost)) == (301, "0.0301")  # 301 s x 0.0001
     message = Session("m1", "message", "A", "outgoing", "", start, start, start)
     assert cost(message, deck) == "0.0400"
+
+
+def test_a_call_over_the_fall_back_night_pays_night_day_night() -> None:
+    # every day, night is 00:00-02:30 local. Sunday 2026-10-25 03:00 CEST falls back to
+    # 02:00 CET at 01:00 UTC. A one-hour call answered at 00:20 UTC (02:20 CEST): 10 min
+    # night (to 02:30 CEST), 30 min day (02:30-03:00 CEST), 20 min night again (02:00-02:20
+    # CET). At 0.60/min night and 1.20/min day: 30 x 0.60 + 30 x 1.20 = 54.00.
+    night = Window("night", parse_days("mon-sun"), 0, parse_clock("02:30"))
+    rule = call_rate("0", "1/1", prices={"night": D("0.60"), "day": D("1.20")})
+    deck = deck_of(rule, periods=Periods(BERLIN, (night,), "day"))
+    answered = berlin_ms("2026-10-25T02:20:00")  # fold 0: the first 02:20, CEST
+    assert answered == 1792887600000  # 2026-10-25T00:20:00Z
+    line = rate(call(3600 * S, answered), deck)
+    assert isinstance(line, RatedLine)
+    assert line.usage == ((1, "night", 600), (1, "day", 1800), (1, "night", 1200))
+    assert str(line.cost) == "54.00"
+
+
+def test_a_call_over_the_spring_forward_jump_is_priced_by_wall_clock() -> None:
+    # Sunday 2026-03-29 02:00 CET jumps to 03:00 CEST at 01:00 UTC. Night until 02:30 never
+    # reaches 02:30 on the wall clock: a call answered 01:50 CET (00:50 UTC) for 20 min has
+    # 10 min of night, then day from the jump (03:00 CEST) on.
+    night = Window("night", parse_days("mon-sun"), 0, parse_clock("02:30"))
+    rule = call_rate("0", "60/6", prices={"night": D("0.60"), "day": D("1.20")})
+    deck = deck_of(rule, periods=Periods(BERLIN, (night,), "day"))
+    line = rate(call(1200 * S, berlin_ms("2026-03-29T01:50:00")), deck)
+    assert isinstance(line, RatedLine)
+    assert line.usage == ((1, "night", 60), (2, "night", 540), (2, "day", 600))
+    assert str(line.cost) == "18.00"  # 600 s x 0.01 + 600 s x 0.02
