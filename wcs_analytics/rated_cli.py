@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from sinks.exports import ExportSpec
-from sinks.exports.rated import correction_chunks, manifest, rated_chunks, run_rated
+from sinks.exports.manifest import manifest
+from sinks.exports.rated import correction_chunks, rated_chunks, run_rated
 from sinks.rating.load import DeckError, load_deck
 from wcs_analytics.datadir import DataDirBusy, DataDirLock
 from wcs_analytics.export_cli import Progress, write

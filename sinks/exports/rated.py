@@ -5,14 +5,13 @@ compares the content with the chain's latest run (``ledger_store``): identical c
 status ``same`` (the same export id, nothing new stored); otherwise the lines are stored
 under a new id, status ``first`` or ``correction`` (with the diff against the latest run).
 Every run is recorded in ``export_runs``. ``rated_chunks`` / ``correction_chunks`` render a
-recorded run with ClickHouse's formats; ``manifest`` is its control totals. Blocking.
+recorded run with ClickHouse's formats (``manifest.py``: its control totals). Blocking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -20,22 +19,14 @@ import orjson
 from sinks.exports import OUTPUT_SETTINGS, rated_sql
 from sinks.exports import ledger as lg
 from sinks.exports import ledger_store as store
+from sinks.exports.manifest import RatedRun, costs_json
 from sinks.exports.sessions import read_sessions
 from sinks.exports.spec import ExportSpec
 from sinks.rating.deck import Deck
-from sinks.rating.money import fmt
 from sinks.rating.rate import rate
 
 _FORMATS = {"csv": "CSV", "jsonl": "JSONEachRow", "parquet": "Parquet"}
 RATED_KINDS = ("billing", "cdr")
-
-
-@dataclass(frozen=True, slots=True)
-class RatedRun:
-    record: store.RunRecord
-    totals: lg.Totals
-    previous: lg.Totals | None = None  # the corrected run's totals (status correction)
-    corrections: list[lg.Correction] = field(default_factory=list)
 
 
 def parameters(spec: ExportSpec) -> dict[str, object]:
@@ -75,7 +66,7 @@ def run_rated(client: Any, db: str, spec: ExportSpec, deck: Deck, now_ms: int) -
         export_id, chain, spec.kind, spec.from_ms, spec.to_ms,
         orjson.dumps(params).decode(), status, corrects, deck.digest, tuple(revisions), digest,
         _rows(spec, lines), total.sessions, total.unrated, total.billed_seconds,
-        orjson.dumps(_costs(total, deck.decimals)).decode(), deck.decimals,
+        orjson.dumps(costs_json(total, deck.decimals)).decode(), deck.decimals,
         _fee_decimals(deck), now_ms,
     )  # fmt: skip
     store.insert_run(client, db, record)
@@ -99,10 +90,6 @@ def _rows(spec: ExportSpec, lines: list[lg.Line]) -> int:
     if spec.kind == "cdr":
         return len(lines)
     return len({(line.section, line.group_keys, line.currency, line.reason) for line in lines})
-
-
-def _costs(total: lg.Totals, decimals: int) -> dict[str, str]:
-    return {currency: fmt(amount, decimals) for currency, amount in sorted(total.cost.items())}
 
 
 def _fee_decimals(deck: Deck) -> int:
@@ -147,26 +134,3 @@ def correction_chunks(
     keys = _group_by(record)
     sql = rated_sql.correction_sql(db, record, keys)
     yield from _stream(client, sql, rated_sql.correction_columns(keys), fmt_name)
-
-
-def _iso(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def manifest(run: RatedRun, fmt_name: str) -> dict[str, object]:
-    """Control totals of a run (written next to the file; see docs/rating.md)."""
-    r, decimals = run.record, run.record.decimals
-    out: dict[str, object] = {
-        "export_id": r.export_id, "kind": r.kind, "status": r.status, "corrects": r.corrects,
-        "period": {"from": _iso(r.from_ms), "to": _iso(r.to_ms)},
-        "parameters": orjson.loads(r.parameters), "format": fmt_name,
-        "deck": {"digest": r.deck_digest, "revisions": list(r.deck_revisions)},
-        "created_at": _iso(r.created_ms),
-        "totals": {"rows": r.rows} | run.totals.as_json() | {"cost": orjson.loads(r.totals)},
-    }  # fmt: skip
-    if run.previous is not None:
-        previous = run.previous.as_json() | {"cost": _costs(run.previous, decimals)}
-        diffs = {c: fmt(a, decimals) for c, a in lg.diff_totals(run.corrections).items()}
-        out["previous_totals"] = previous
-        out["correction"] = {"lines": len(run.corrections), "cost_diff": diffs}
-    return out

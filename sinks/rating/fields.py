@@ -75,6 +75,7 @@ def rate_from_fields(
     attempt_fee = _amount(fields, "attempt_fee") or Decimal(0)
     _check("attempt_fee", product == "call" or not attempt_fee, "only calls have attempts")
     below = _amount(fields, "no_charge_below") or Decimal(0)
+    _check("no_charge_below", product in TIMED or not below, "messages have no duration")
     _check("no_charge_below", (below * 1000) % 1 == 0, "seconds with at most 3 decimals")
     low, high = _amount(fields, "min_cost"), _amount(fields, "max_cost")
     _check("max_cost", low is None or high is None or low <= high, "max_cost is below min_cost")

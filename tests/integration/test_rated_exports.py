@@ -15,7 +15,8 @@ import pytest
 
 from sinks.exports import export_chunks, make_spec
 from sinks.exports.ledger import diff_totals
-from sinks.exports.rated import RatedRun, correction_chunks, rated_chunks, run_rated
+from sinks.exports.manifest import RatedRun
+from sinks.exports.rated import correction_chunks, rated_chunks, run_rated
 from sinks.migrations import migrate
 from sinks.rating.load import parse_deck
 from sinks.writer import ClickHouseWriter

@@ -101,6 +101,10 @@ def test_a_valid_deck() -> None:
         ),
         ({"r1_toml": REVISION + 'colour = "red"\n'}, "r1.toml:15: colour: unknown field"),
         ({"r1_toml": REVISION.replace('csv = ["calls.csv"]', "")}, "calls.csv:1: no revision"),
+        (
+            {"r1_toml": REVISION + 'no_charge_below = "2"\n'},
+            "r1.toml:15: no_charge_below: messages have no duration",
+        ),
         ({"calls_csv": CSV + "x,call,,1,1\n"}, "calls.csv:4: 5 cells, header has 8"),
         ({"calls_csv": CSV + "x,call,+1,1,1,1,2,usd\n"}, "calls.csv:4: currency: "),
         ({"calls_csv": CSV + "x,call,+1,1,1,1,-2,USD\n"}, "calls.csv:4: max_cost: not a non-neg"),

@@ -24,13 +24,8 @@ from fastapi.responses import JSONResponse, Response
 
 from sinks.exports import CONTENT_TYPES, make_spec
 from sinks.exports.ledger_store import list_runs
-from sinks.exports.rated import (
-    correction_chunks,
-    manifest,
-    rated_chunks,
-    recorded_run,
-    run_rated,
-)
+from sinks.exports.manifest import manifest
+from sinks.exports.rated import correction_chunks, rated_chunks, recorded_run, run_rated
 from sinks.exports.spec import parse_time
 from sinks.rating.load import DeckError, load_deck
 from wcs_analytics.api.access import ReadAccess
@@ -104,7 +99,7 @@ def create_router(access: ReadAccess, rates_dir: Path | None) -> APIRouter:
         run = await access.run(lambda c: recorded_run(c, access.database, export_id))
         if run is None:
             return _error(f"no export run {export_id!r}", 404)
-        return JSONResponse(manifest(run, ""))
+        return JSONResponse(manifest(run))
 
     @router.get("/api/export-runs/{export_id}/correction")
     async def correction(export_id: str, format: str = "csv") -> Response:
