@@ -26,6 +26,7 @@ class Table:
     order_by: tuple[str, ...]
     engine: str = "ReplacingMergeTree(version)"
     partition_by: str | None = None
+    ttl: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -59,6 +60,7 @@ CALLS = Table(
     "calls",
     (
         ("call_id", "String"),
+        ("incarnation", "UInt64"),
         *_SCOPE,
         ("session_id", "String"),
         ("caller", "String"),
@@ -83,13 +85,14 @@ CALLS = Table(
         ("custom", "String"),
         ("version", "UInt64"),
     ),
-    order_by=("call_id",),
+    order_by=("call_id", "incarnation"),
 )
 
 STREAMS = Table(
     "streams",
     (
         ("media_session_id", "String"),
+        ("incarnation", "UInt64"),
         *_SCOPE,
         ("session_id", "String"),
         ("name", "String"),
@@ -113,7 +116,7 @@ STREAMS = Table(
         ("custom", "String"),
         ("version", "UInt64"),
     ),
-    order_by=("media_session_id",),
+    order_by=("media_session_id", "incarnation"),
 )
 
 KEEPALIVE_GAPS = Table(
@@ -179,6 +182,7 @@ CONNECTIONS = Table(
     (
         ("node_id", LC),
         ("session_id", "String"),
+        ("incarnation", "UInt64"),
         ("app_key", LC),
         ("sip_login", "String"),
         ("client_version", "String"),
@@ -198,7 +202,7 @@ CONNECTIONS = Table(
         ("custom", "String"),
         ("version", "UInt64"),
     ),
-    order_by=("node_id", "session_id"),
+    order_by=("node_id", "session_id", "incarnation"),
 )
 
 STATUS_COUNTS = Table(
@@ -236,6 +240,25 @@ ALERTS = Table(
     order_by=("alert_id",),
 )
 
+# Entity states of the runtime (processors/runtime.py, sinks/state_store.py): one row per
+# entity and one per partition (family '', key = partition id: clock, windows, alert state).
+# Not a table for readers. Closed entities stay ``late_event_retention`` for late events.
+STATE = Table(
+    "entity_state",
+    (
+        ("family", LC),
+        ("key", "String"),
+        ("part", LC),
+        ("open", "UInt8"),
+        ("last_event_at", TIME),
+        ("written_at", TIME),
+        ("state", "String"),
+        ("version", "UInt64"),
+    ),
+    order_by=("family", "key"),
+    ttl="toDateTime(written_at) + INTERVAL 8 DAY DELETE WHERE family != ''",
+)
+
 TABLES: Final[dict[str, Table]] = {
     t.name: t
     for t in (
@@ -248,6 +271,7 @@ TABLES: Final[dict[str, Table]] = {
         CONNECTIONS,
         STATUS_COUNTS,
         ALERTS,
+        STATE,
     )
 }
 

@@ -195,7 +195,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
         )
         return 1 if stats.rejected else 0
-    store = Store(settings, restore_state=False)
+    store = Store(settings)
     try:
         stats = replay(store, args.file, args.rejects)
     finally:
@@ -204,6 +204,11 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         f"replayed {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
         f"{stats.seconds:.1f}s, {stats.rows_written} rows written to {store.describe()}"
     )
+    if stats.late_dropped:
+        print(
+            f"{stats.late_dropped} window hits were older than the window retention and not "
+            "counted (replay the parts of a log in time order)"
+        )
     return 1 if stats.rejected else 0
 
 
