@@ -44,9 +44,9 @@ def apply(state: ConnectionState, env: Envelope, cfg: ProcessorConfig) -> str | 
     changed, new = e.observe(state, env, SPEC)
     status = e.status_of(env["body"])
     t, eid = env["received_at"], env["id"]
-    if env["method"] == REGISTRATION and status is not None:
-        if e.follows(t, eid, state.registration):
-            state.registration, changed = (t, eid, status), True
+    registered = env["method"] == REGISTRATION and status is not None
+    if registered and e.follows(t, eid, state.registration):
+        state.registration, changed = (t, eid, status), True
     state.changes += int(changed)
     return new
 

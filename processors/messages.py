@@ -135,6 +135,6 @@ def render(state: MessageState) -> dict[str, Any]:
         "last_event_at": state.last_event_at,
         "final_status": final_status(
             state, "sendMessage" in state.methods, "OnMessageEvent" in state.methods
-        ),  # fmt: skip
+        ),
         "info": e.info_for(state, failed),
     }
