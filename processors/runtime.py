@@ -169,7 +169,7 @@ class PartitionRuntime:
             return
         self._dirty[skey] = self._unsaved[skey] = state
         now_open = fam.is_open(state)
-        if now_open != was_open:
+        if now_open != was_open and fam is not SIDE:
             self._open += 1 if now_open else -1
         # a due only moves earlier for a new, closing or out-of-order entity, or a stream
         # at its first keep-alive; otherwise the heap entry catches up when popped
@@ -189,8 +189,8 @@ class PartitionRuntime:
         state = self.states.get(skey)
         if state is None:
             state = self._evicting.pop(skey, None)
-            if state is not None:
-                self.states[skey] = state
+            if state is not None:  # back in memory: it needs its eviction timer again
+                self._put(skey, state)
         incarnation = 0
         if state is not None and self._starts_again(fam, state, env, t):
             self._retired.append((fam, state))
@@ -250,7 +250,7 @@ class PartitionRuntime:
             fam, state = family(key[0]), self.states[key]
             if fam.is_open(state):
                 if fam.expire(state, now, self.cfg):
-                    self._open -= 1
+                    self._open -= int(fam is not SIDE)
                     self._changed(key, state)
                 self.timers.schedule(key, self._due_of(fam, state))
             else:
@@ -285,7 +285,7 @@ class PartitionRuntime:
     def _put(self, key: TimerKey, state: Any) -> None:
         fam = family(key[0])
         self.states[key] = state
-        self._open += int(fam.is_open(state))
+        self._open += int(fam is not SIDE and fam.is_open(state))
         self.timers.schedule(key, self._due_of(fam, state))
 
     def _changed(self, key: TimerKey, state: Any) -> None:
@@ -357,6 +357,7 @@ class PartitionRuntime:
         self._schedule_windows()
 
     def open_entities(self) -> int:
+        """Open calls, streams, messages and connections (side states are no sessions)."""
         return self._open
 
     @property
