@@ -27,6 +27,7 @@ class Table:
     engine: str = "ReplacingMergeTree(version)"
     partition_by: str | None = None
     ttl: str | None = None
+    internal: bool = False  # the processors' own bookkeeping, not a table for readers
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -240,6 +241,22 @@ ALERTS = Table(
     order_by=("alert_id",),
 )
 
+
+def parts_of(table: Table) -> Table:
+    """Per-partition partial counts of a window table (Kafka workers: each input partition
+    counts its own hits; the totals in ``table`` are their sums, sinks.window_totals)."""
+    columns = tuple(c for c in table.columns if c[0] != "version")
+    return Table(
+        f"{table.name}_parts",
+        (*columns, ("part", LC), ("version", "UInt64")),
+        order_by=(*table.order_by, "part"),
+        internal=True,
+    )
+
+
+STATUS_COUNTS_PARTS = parts_of(STATUS_COUNTS)
+MESSAGE_RATES_PARTS = parts_of(MESSAGE_RATES)
+
 # Entity states of the runtime (processors/runtime.py, sinks/state_store.py): one row per
 # entity and one per partition (family '', key = partition id: clock, windows, alert state).
 # Not a table for readers. Closed entities stay ``late_event_retention`` for late events.
@@ -257,6 +274,7 @@ STATE = Table(
     ),
     order_by=("family", "key"),
     ttl="toDateTime(written_at) + INTERVAL 8 DAY DELETE WHERE family != ''",
+    internal=True,
 )
 
 TABLES: Final[dict[str, Table]] = {
@@ -272,8 +290,13 @@ TABLES: Final[dict[str, Table]] = {
         STATUS_COUNTS,
         ALERTS,
         STATE,
+        STATUS_COUNTS_PARTS,
+        MESSAGE_RATES_PARTS,
     )
 }
+
+
+OUTPUT_TABLES: Final[dict[str, Table]] = {n: t for n, t in TABLES.items() if not t.internal}
 
 
 def check_row(row: Row) -> None:

@@ -74,20 +74,21 @@ class InsertThread:
                 if self._job is None or self._abandon:
                     return
                 batch, after = self._job
-            if not self._write(batch):
+            if not self._retried(lambda: self._writer.write(batch)):
                 return  # abandoned by close(): the batch stays with the owner
-            if after is not None:
-                after()
+            if after is not None and not self._retried(after):
+                return
             with self._cond:
                 self._job = None
                 self._cond.notify_all()
 
-    def _write(self, batch: Batch) -> bool:
-        """Write ``batch`` fully, retrying with backoff; False when abandoned first."""
+    def _retried(self, work: Callable[[], object]) -> bool:
+        """Run ``work`` until it succeeds, backing off; False when abandoned first. (A batch
+        written in part is retried with what is left: ``write`` drops what it wrote.)"""
         delay = 0.5
         while True:
             try:
-                self._writer.write(batch)
+                work()
                 return True
             except Exception as exc:  # retried in the writer already; keep it and back off
                 self.failures += 1

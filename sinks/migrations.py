@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from events.tables import ALERTS, STATE, TABLES, Table
+from events.tables import ALERTS, MESSAGE_RATES_PARTS, STATE, STATUS_COUNTS_PARTS, TABLES, Table
 from sinks.cluster import alter_table_sql, create_distributed_sql, local_name, on_cluster
 from sinks.errors import translated
 from sinks.schema import (
@@ -74,7 +74,9 @@ def add_incarnation(cluster: str | None) -> list[str]:
         )
         if cluster:
             statements += alter_table_sql(table, DB, add, cluster)[1:]
-    return statements + create_table(STATE, cluster)
+    statements += create_table(STATE, cluster)
+    statements += create_table(STATUS_COUNTS_PARTS, cluster)
+    return statements + create_table(MESSAGE_RATES_PARTS, cluster)
 
 
 def migrations(cluster: str | None = None) -> list[Migration]:
