@@ -73,10 +73,10 @@ class Flusher:
             self.inflight, self.unacked = self.unacked, []
             self.flushes += 1
 
-    async def settle(self, timeout: float) -> bool:
+    async def settle(self, wait_s: float) -> bool:
         """Wait (bounded) for the last flush, then ack it."""
         async with self.lock:
-            done = await asyncio.to_thread(self.engine.idle, timeout)
+            done = await asyncio.to_thread(self.engine.idle, wait_s)
             if done:
                 await self._ack(self.inflight)
                 self.inflight = []
@@ -163,7 +163,7 @@ def create_app(
         names = [part_name(tp) for tp in revoked if tp.topic in topics]
         owned.difference_update(names)
         if "engine" in holder:
-            await holder["flusher"].settle(timeout=10.0)
+            await holder["flusher"].settle(10.0)
             holder["engine"].revoke(names)
 
     async def before_shutdown(sender: Any, **kwargs: Any) -> None:
@@ -177,7 +177,7 @@ def create_app(
         if not follow_wall and _caught_up(app, eng):
             eng.advance_all()
         await flusher.flush(force=True)
-        done = await flusher.settle(timeout=25.0)
+        done = await flusher.settle(25.0)
         log.info("shutdown: %d partitions flushed: %s", len(eng.parts), done)
         if leader_factory is not None and app.is_leader():
             await _leader_step(holder, leader_factory, alert_topic, notify, final=True)

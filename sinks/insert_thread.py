@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from sinks.batch import Batch
 from sinks.writer import ClickHouseWriter
@@ -74,7 +75,7 @@ class InsertThread:
                 if self._job is None or self._abandon:
                     return
                 batch, after = self._job
-            if not self._retried(lambda: self._writer.write(batch)):
+            if not self._retried(partial(self._writer.write, batch)):
                 return  # abandoned by close(): the batch stays with the owner
             if after is not None and not self._retried(after):
                 return

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from events.tables import TABLES
+from events.tables import OUTPUT_TABLES as TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
