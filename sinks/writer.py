@@ -60,6 +60,7 @@ class ClickHouseWriter:
         self.freshness = freshness.histogram()  # hook received -> events row inserted
         sink = DeadLetterFile(dead_letter) if isinstance(dead_letter, Path) else dead_letter
         self._inserter = TableInserter(client, database, retry, sleep, sink, max_isolation_inserts)
+        self.before_state: Callable[[], None] | None = None  # crash tests: between the two
 
     @property
     def pending(self) -> int:
@@ -132,6 +133,8 @@ class ClickHouseWriter:
             written += self._inserter.write(table, batch.rows[table])
             del batch.rows[table]
         if batch.state:  # last: the state describes the rows above (flush, then checkpoint)
+            if self.before_state is not None:
+                self.before_state()
             written += self._inserter.write(STATE.name, batch.state)
             batch.state = []
         return written

@@ -15,6 +15,7 @@ loads run in threads the adapter awaits.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import orjson
 
 from events.envelope import Envelope, EnvelopeError, validate
 from events.tables import Row
+from ingest.config import DEFAULT_REDACT_KEYS
+from ingest.redact import redact
 from processors.clock import EventClock, wall_ms
 from processors.families import family
 from processors.runtime import PartitionRuntime
@@ -37,7 +40,8 @@ from wcs_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DeadLetter = tuple[str, bytes]  # (reason, the record or envelope as it came)
+DeadLetter = tuple[str, bytes]  # (reason, the dead-letter record: JSON, secrets removed)
+REDACT = frozenset(key.lower() for key in DEFAULT_REDACT_KEYS)
 
 
 def decode_record(value: bytes) -> list[Envelope]:
@@ -89,6 +93,10 @@ class PartitionEngine:
         )
         self._reader = connect(settings.dsn, settings.database)
         self.inserts = InsertThread(self.writer)
+        self.flushes = 0
+        self._crash = _crash_point(settings.crash_after)
+        if self._crash[0] == "rows":
+            self.writer.before_state = lambda: self._maybe_crash("rows")
         self.parts: dict[str, Partition] = {}
         self.progress = Progress()
         self.dead: list[DeadLetter] = []  # the adapter sends them to the dead-letter topic
@@ -133,7 +141,7 @@ class PartitionEngine:
         try:
             envelopes = decode_record(value)
         except EnvelopeError as exc:
-            self._dead(f"not an envelope record: {exc}", value)
+            self._dead(str(exc), name, offset, value)
             return
         runtime = part.runtime
         unknown = runtime.unknown_keys(envelopes)
@@ -142,7 +150,9 @@ class PartitionEngine:
         wall = self._now() if self.follow_wall else None
         rejected = runtime.feed(envelopes, wall)
         for index, reason in rejected:
-            self._dead(f"implausible received_at ({reason})", orjson.dumps(envelopes[index]))
+            received_at = envelopes[index]["received_at"]
+            problem = f"implausible received_at {received_at!r:.40} ({reason})"
+            self._dead(problem, name, offset, orjson.dumps(envelopes[index]))
         if rejected:
             skip = {index for index, _ in rejected}
             envelopes = [env for i, env in enumerate(envelopes) if i not in skip]
@@ -151,12 +161,21 @@ class PartitionEngine:
         part.envelopes += len(envelopes)
         self.progress.processed += len(envelopes)
 
-    def _dead(self, reason: str, value: bytes) -> None:
+    def _dead(self, reason: str, name: str, offset: int, value: bytes) -> None:
+        """Keep the reason, where it came from and, when it is JSON, its content with the
+        secret keys removed (not JSON: by position only, it could hold anything)."""
         kind = reason.split(":")[0]
         self.progress.dead[kind] += 1
         if self.progress.dead[kind] == 1:
-            log.error("dead-lettered input: %s", reason[:300])
-        self.dead.append((reason, value))
+            log.error("dead-lettered input at %s offset %d: %s", name, offset, reason[:300])
+        try:
+            content = redact(orjson.loads(value), REDACT)
+        except orjson.JSONDecodeError:
+            content = None
+        topic, partition = name.rsplit("/", 1)
+        letter = {"table": "envelope", "reason": reason, "row": content, "topic": topic,
+                  "partition": int(partition), "offset": offset}  # fmt: skip
+        self.dead.append((reason, orjson.dumps(letter)))
 
     def tick(self) -> None:
         """Wall time passed: quiet partitions advance (timeouts, windows) when following it."""
@@ -207,8 +226,10 @@ class PartitionEngine:
             self.writer.add_state(state)
             stores.append((part.store, state))
         batch = self.writer.take()
+        self.flushes += 1
 
         def written() -> None:
+            self._maybe_crash("state")
             for store, state in stores:
                 store.written(state)
             window_totals.refresh(self.client, self.settings.database, touched)
@@ -217,6 +238,12 @@ class PartitionEngine:
 
         self.inserts.submit(batch, written)
 
+    def _maybe_crash(self, point: str) -> None:
+        """Crash tests (``--crash-after``): die like a SIGKILL at this point of a flush."""
+        if self._crash == (point, self.flushes):
+            log.warning("crash test: exiting after the %s of flush %d", point, self.flushes)
+            os._exit(137)
+
     def close(self, timeout: float = 30.0) -> bool:
         """Stop the insert thread; False when something could not be written in time (the
         next owner redoes it from the stored offsets)."""
@@ -224,6 +251,11 @@ class PartitionEngine:
         self._reader.close()
         self.client.close()
         return left is None
+
+
+def _crash_point(text: str) -> tuple[str, int]:
+    point, _, count = text.partition(":")
+    return (point, int(count)) if point else ("", 0)
 
 
 def _partials(rows: list[Row], part: str, touched: dict[str, set[int]]) -> list[Row]:

@@ -144,6 +144,17 @@ class Settings:
         str,
         "worker event clock: wall (advances while input is quiet) or events (replay-exact)",
     )
+    crash_after: str = _setting(
+        "",
+        str,
+        "crash tests only: rows:N (or state:N) kills the worker right after the N-th flush "
+        "inserted its rows (its state)",
+    )
+    late_event_retention_ms: int = _setting(
+        7 * 24 * 3600_000,
+        _positive_int,
+        "how late an event may still update a closed session (a real end after a timeout)",
+    )
     keepalive_interval_ms: int = _setting(
         10_000, _positive_int, "WCS streaming_sessions_keep_alive_interval"
     )
@@ -206,6 +217,7 @@ class Settings:
             call_idle_timeout_ms=self.call_idle_timeout_ms,
             stream_idle_timeout_ms=self.stream_idle_timeout_ms,
             connection_idle_timeout_ms=self.connection_idle_timeout_ms,
+            late_event_retention_ms=self.late_event_retention_ms,
         )
 
 
@@ -269,6 +281,10 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"{_both('basic_user')} and {_both('basic_password')} go together")
     if settings.ack not in ("broker", "buffer"):
         raise SettingsError(f"{_both('ack')}: {settings.ack!r} is not 'broker' or 'buffer'")
+    if settings.crash_after and not _is_crash_point(settings.crash_after):
+        raise SettingsError(
+            f"{_both('crash_after')}: {settings.crash_after!r} is not rows:N or state:N"
+        )
     if settings.worker_clock not in ("wall", "events"):
         raise SettingsError(
             f"{_both('worker_clock')}: {settings.worker_clock!r} is not 'wall' or 'events'"
@@ -291,6 +307,11 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             f"{_both('clickhouse')}: {dsn!r} must start with chdb:///, http:// or https://"
         )
+
+
+def _is_crash_point(text: str) -> bool:
+    point, _, count = text.partition(":")
+    return point in ("rows", "state") and count.isdigit() and int(count) > 0
 
 
 def _is_host_port(text: str) -> bool:
