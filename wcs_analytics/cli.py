@@ -154,22 +154,20 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(settings: Settings, args: argparse.Namespace) -> int:
-    import orjson
+QUERY_FORMATS = {"tsv": "TabSeparatedWithNames", "jsonl": "JSONEachRow"}
+# the engine formats the values itself: a time Python cannot represent (a far-future
+# created_at) prints as text instead of failing in a conversion
+QUERY_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
 
+
+def _query(settings: Settings, args: argparse.Namespace) -> int:
     from sinks.client import connect
 
     client = connect(settings.dsn, settings.database)
     try:
-        result = client.query(args.sql)
-        out = sys.stdout
-        if args.format == "jsonl":
-            for row in result.named_results():
-                out.write(orjson.dumps(row, default=str).decode() + "\n")
-        else:
-            out.write("\t".join(result.column_names) + "\n")
-            for values in result.result_rows:
-                out.write("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
+        out = client.raw_query(args.sql, fmt=QUERY_FORMATS[args.format], settings=QUERY_SETTINGS)
+        sys.stdout.buffer.write(out)
+        sys.stdout.flush()
     finally:
         client.close()
     return 0

@@ -36,6 +36,7 @@ from sinks.insert_thread import InsertThread
 from sinks.migrations import migrate
 from sinks.state_store import StateStore
 from sinks.writer import ClickHouseWriter
+from wcs_analytics import gc_tuning
 from wcs_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class PartitionEngine:
         self.parts: dict[str, Partition] = {}
         self.progress = Progress()
         self.dead: list[DeadLetter] = []  # the adapter sends them to the dead-letter topic
+        gc_tuning.tune()
 
     # ---- assignment ------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from events.envelope import Envelope, EnvelopeError, decode, encode
+from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
+from wcs_analytics import gc_tuning
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -61,8 +62,11 @@ class Progress:
         )
 
 
-def read_envelopes(path: Path, stats: ReplayStats, rejected: Rejects) -> Iterator[Envelope]:
-    """Valid envelopes of an NDJSON file, in file order; bad lines are logged and set aside."""
+def read_envelopes(
+    path: Path, stats: ReplayStats, rejected: Rejects
+) -> Iterator[tuple[Envelope, str]]:
+    """Valid envelopes of an NDJSON file (with their body's JSON text), in file order; bad
+    lines are logged and set aside."""
     progress = Progress(path.stat().st_size)
     done = 0
     with path.open("rb") as handle:
@@ -71,12 +75,12 @@ def read_envelopes(path: Path, stats: ReplayStats, rejected: Rejects) -> Iterato
             if not line.strip():
                 continue
             try:
-                envelope = decode(line)
+                decoded = decode_keeping_body(line)
             except EnvelopeError as exc:
                 rejected.line(f"{path}:{stats.lines}", line, str(exc))
                 continue
             stats.envelopes += 1
-            yield envelope
+            yield decoded
             progress.update(done, stats.envelopes)
     progress.update(done, stats.envelopes, force=True)
 
@@ -119,16 +123,19 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     """Feed the file through ``store`` in chunks; at the end every row is written (open
     sessions as open) and the state is stored for the next replay or start."""
     stats = ReplayStats()
+    gc_tuning.tune()
     started = time.monotonic()
     written_before = store.writer.stats["rows_written"]
     with Rejects(rejects, stats) as rejected:
         chunk: list[Envelope] = []
-        for envelope in read_envelopes(path, stats, rejected):
+        bodies: list[str | None] = []
+        for envelope, body in read_envelopes(path, stats, rejected):
             chunk.append(envelope)
+            bodies.append(body)
             if len(chunk) >= CHUNK:
-                _feed(store, chunk, rejected)
-                chunk = []
-        _feed(store, chunk, rejected)
+                _feed(store, chunk, bodies, rejected)
+                chunk, bodies = [], []
+        _feed(store, chunk, bodies, rejected)
         store.finish()
     stats.rows_written = store.writer.stats["rows_written"] - written_before
     stats.late_dropped = store.runtime.late_dropped
@@ -136,9 +143,9 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     return stats
 
 
-def _feed(store: Store, chunk: list[Envelope], rejected: Rejects) -> None:
+def _feed(store: Store, chunk: list[Envelope], bodies: list[str | None], rejected: Rejects) -> None:
     if chunk:
-        store.feed(chunk)
+        store.feed(chunk, bodies)
         for envelope, reason in store.rejected:
             rejected.envelope(envelope, reason)
         store.rejected.clear()
@@ -153,6 +160,7 @@ def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None)
     stats = ReplayStats()
     started = time.monotonic()
     with Rejects(rejects, stats) as rejected:
-        asyncio.run(publish_envelopes(settings, read_envelopes(path, stats, rejected)))
+        envelopes = (envelope for envelope, _ in read_envelopes(path, stats, rejected))
+        asyncio.run(publish_envelopes(settings, envelopes))
     stats.seconds = time.monotonic() - started
     return stats

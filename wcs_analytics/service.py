@@ -22,6 +22,7 @@ from ingest.app import create_app
 from processors.clock import EventClock
 from processors.embedded import EmbeddedRunner
 from sinks import freshness
+from wcs_analytics import gc_tuning
 from wcs_analytics.alerting import Alerting
 from wcs_analytics.api import ReadAccess, build_routers
 from wcs_analytics.datadir import DataDirLock
@@ -193,6 +194,7 @@ class Service:
             app.include_router(router)
         config = server_config(app, settings)
         server = _Server(config)
+        gc_tuning.tune()
         runner_task = asyncio.create_task(self.runner.run())
         log.info(
             "wcs-analytics listening on http://%s:%d/wcs/{method} -> %s",

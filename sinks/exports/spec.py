@@ -31,6 +31,7 @@ class ExportSpec:
     group_by: tuple[str, ...] = ("app_key",)
     rounding: Rounding = DEFAULT_ROUNDING
     fmt: str = "csv"
+    bill_failed_messages: bool = False  # a message whose SIP MESSAGE failed (4xx) is billed
 
 
 def parse_time(text: str) -> int:
@@ -77,6 +78,7 @@ def make_spec(
     group_by: str | None = None,
     rounding: str | None = None,
     fmt: str | None = None,
+    bill_failed_messages: bool = False,
 ) -> ExportSpec:
     """Validate user input; ValueError with a message fit to show the user."""
     if kind not in KINDS:
@@ -94,4 +96,5 @@ def make_spec(
         group_by=parse_group_by(group_by) if group_by else ("app_key",),
         rounding=parse_rounding(rounding) if rounding else DEFAULT_ROUNDING,
         fmt=fmt,
+        bill_failed_messages=bill_failed_messages,
     )

@@ -98,9 +98,10 @@ def create_router(access: ReadAccess) -> APIRouter:
         group_by: str | None = None,
         rounding: str | None = None,
         format: str | None = None,
+        bill_failed_messages: bool = False,
     ) -> Response:
         try:
-            spec = make_spec(kind, start, end, group_by, rounding, format)
+            spec = make_spec(kind, start, end, group_by, rounding, format, bill_failed_messages)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         producer = _Producer(access, spec)
