@@ -39,12 +39,18 @@ class SeenState:
 
 
 def apply(state: SeenState, env: Envelope, cfg: ProcessorConfig) -> str | None:
-    """Remember the event's status; returns it when it is new for this key."""
-    state.last_event_at = max(state.last_event_at, env["received_at"])
+    """Remember the event's status; returns it when it is new for this key. ``changes``
+    counts the events that changed the state (the first one, a later ``last_event_at``:
+    the deadline moves, or a new status), so the runtime hands it to the next checkpoint."""
+    t = env["received_at"]
+    changed = t > state.last_event_at or state.changes == 0
+    state.last_event_at = max(state.last_event_at, t)
     status = status_of(env["body"])
     if status is None or status in state.seen:
+        state.changes += int(changed)
         return None
     state.seen = tuple(sorted((*state.seen, status)))
+    state.changes += 1
     return status
 
 
