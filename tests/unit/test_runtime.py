@@ -184,6 +184,25 @@ def test_side_families_count_once_while_their_state_is_known() -> None:
     assert status_totals(rows) == {("data", "ACCEPTED"): 2}  # a new operation by now
 
 
+def test_side_state_changes_reach_the_checkpoint() -> None:
+    """A later event without a new status still moves the side state's deadline: a restart
+    must continue with that deadline, so the state is handed to the checkpoint."""
+    d, key = Envs("d", operationId="op-1"), ("data", "op-1")
+    runtime = PartitionRuntime(CFG, persistent=True)
+    steps: list[tuple[Envelope, int | None]] = [
+        (d("sendData", BASE), BASE),  # the first event makes it
+        (d("DataStatusEvent", BASE + 1000, "ACCEPTED"), BASE + 1000),
+        (d("DataStatusEvent", BASE + 9 * MINUTE, "ACCEPTED"), BASE + 9 * MINUTE),
+        (d("DataStatusEvent", BASE + 5 * MINUTE, "FAILED"), BASE + 9 * MINUTE),
+        (d("DataStatusEvent", BASE + 5 * MINUTE, "ACCEPTED"), None),  # older, nothing new
+    ]
+    for env, saved_last_event in steps:
+        feed(runtime, [env])
+        states = runtime.begin_checkpoint().states
+        saved = None if key not in states else states[key].last_event_at
+        assert saved == saved_last_event
+
+
 def test_scope_falls_back_to_the_entity() -> None:
     c = calls()
     orphan = calls(appKey=None, nodeId=None)(CSE, BASE + 2000, "FINISH")
