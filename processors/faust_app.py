@@ -38,6 +38,7 @@ class Engine(Protocol):
     def progress_line(self) -> str: ...
     def advance_all(self) -> None: ...
     def due(self) -> bool: ...
+    def nothing_pending(self) -> bool: ...
     def flush(self, after: Callable[[], None] | None = None, windows: bool = True) -> None: ...
     def idle(self, timeout: float | None = None) -> bool: ...
 
@@ -65,6 +66,7 @@ class Flusher:
 
     async def flush(self, force: bool = False, windows: bool = True) -> None:
         if not force and not self.engine.due():
+            await self._ack_settled()
             return
         async with self.lock:
             await asyncio.to_thread(self.engine.idle)
@@ -72,6 +74,17 @@ class Flusher:
             self.engine.flush(windows=windows)
             self.inflight, self.unacked = self.unacked, []
             self.flushes += 1
+
+    async def _ack_settled(self) -> None:
+        """Without more input: ack the flush once written, and records that left nothing to
+        write (skipped as already applied, dead-lettered), so the commit is not held back."""
+        if self.lock.locked() or not self.engine.idle(0):
+            return
+        await self._ack(self.inflight)
+        self.inflight = []
+        if self.unacked and self.engine.nothing_pending():
+            await self._ack(self.unacked)
+            self.unacked = []
 
     async def settle(self, wait_s: float) -> bool:
         """Wait (bounded) for the last flush, then ack it."""

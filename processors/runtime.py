@@ -356,6 +356,11 @@ class PartitionRuntime:
             self.stage.load(meta["stage"])
         self._schedule_windows()
 
+    @property
+    def changed(self) -> bool:
+        """Something to flush: changed entities, emitted windows or alerts, changed windows."""
+        return bool(self._dirty or self._retired or self._pending or self.windows.dirty)
+
     def open_entities(self) -> int:
         """Open calls, streams, messages and connections (side states are no sessions)."""
         return self._open

@@ -61,6 +61,7 @@ class ClickHouseWriter:
         sink = DeadLetterFile(dead_letter) if isinstance(dead_letter, Path) else dead_letter
         self._inserter = TableInserter(client, database, retry, sleep, sink, max_isolation_inserts)
         self.before_state: Callable[[], None] | None = None  # crash tests: between the two
+        self.last_take: int | None = None  # wall ms of the last take (the last flush)
 
     @property
     def pending(self) -> int:
@@ -111,9 +112,14 @@ class ClickHouseWriter:
         started = self._first_pending_at
         return started is not None and self._now_ms() - started >= self.max_interval_ms
 
+    def interval_passed(self, since_ms: int | None) -> bool:
+        """``max_interval_ms`` passed since ``since_ms`` (None: never)."""
+        return since_ms is None or self._now_ms() - since_ms >= self.max_interval_ms
+
     def take(self) -> Batch:
         """Hand the pending rows over (the writer starts a new batch)."""
         batch, self._batch, self._first_pending_at = self._batch, Batch(), None
+        self.last_take = self._now_ms()
         return batch
 
     def write(self, batch: Batch) -> int:

@@ -199,7 +199,18 @@ class PartitionEngine:
     # ---- output ----------------------------------------------------------------------
 
     def due(self) -> bool:
-        return self.writer.due()
+        """Rows pending long or many enough, or a partition changed without input (timeouts,
+        a quiet minute's windows) and the flush interval passed."""
+        writer = self.writer
+        if writer.due():
+            return True
+        changed = any(part.runtime.changed for part in self.parts.values())
+        return changed and writer.interval_passed(writer.last_take)
+
+    def nothing_pending(self) -> bool:
+        """No rows waiting and no partition changed since the last flush."""
+        changed = any(part.runtime.changed for part in self.parts.values())
+        return self.writer.pending == 0 and not changed
 
     def progress_line(self) -> str:
         p = self.progress

@@ -139,7 +139,10 @@ class Store:
         return len(batch)
 
     def due(self) -> bool:
-        return self.writer.due()
+        """Rows pending long or many enough, or state changed without input (timeouts, the
+        windows of a quiet minute) and the flush interval passed."""
+        writer = self.writer
+        return writer.due() or (self.runtime.changed and writer.interval_passed(writer.last_take))
 
     # ---- output ----------------------------------------------------------------------
 
