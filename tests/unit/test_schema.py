@@ -9,9 +9,9 @@ import pytest
 
 from events.catalog import resolve
 from events.envelope import make
-from events.tables import TABLES, check_row
+from events.tables import STATE, TABLES, check_row
 from sinks.errors import ConfigError
-from sinks.migrations import MIGRATIONS
+from sinks.migrations import INCARNATION_KEYS, MIGRATIONS
 from sinks.schema import (
     check_identifier,
     column_types,
@@ -28,8 +28,35 @@ def test_create_table_sql_lists_every_column_in_order(table):
     assert found == list(table.columns)
     assert sql.startswith(f"CREATE TABLE IF NOT EXISTS wcs.{table.name} (")
     assert f"\nENGINE = {table.engine}\n" in sql
-    assert sql.endswith(f"ORDER BY ({', '.join(table.order_by)})")
+    ttl = f"\nTTL {table.ttl}" if table.ttl else ""
+    assert sql.endswith(f"ORDER BY ({', '.join(table.order_by)}){ttl}")
     assert ("PARTITION BY" in sql) == (table.partition_by is not None)
+    assert ("TTL" in sql) == (table.ttl is not None)
+
+
+def test_entity_state_expires_entities_but_not_partition_rows() -> None:
+    sql = create_table_sql(STATE, "wcs")
+    assert STATE.ttl is not None
+    assert sql.endswith("ORDER BY (family, key)\nTTL " + STATE.ttl)
+    assert "DELETE WHERE family != ''" in STATE.ttl  # the partition rows (family '') stay
+    assert {"family", "key", "part", "open", "state", "version"} <= set(STATE.column_names)
+
+
+@pytest.mark.parametrize("table", sorted(INCARNATION_KEYS))
+def test_session_tables_are_keyed_by_incarnation(table: str) -> None:
+    """A reused key is a new row (docs/processing.md#lifecycle); migration 4 gives older
+    databases the same column, position and sorting key as a fresh one."""
+    spec = TABLES[table]
+    assert spec.order_by[-1] == "incarnation"
+    assert dict(spec.columns)["incarnation"] == "UInt64"
+    after, order_by = INCARNATION_KEYS[table]
+    names = spec.column_names
+    assert names[names.index("incarnation") - 1] == after
+    assert order_by == ", ".join(spec.order_by)
+    (_, _, statements) = next(m for m in MIGRATIONS if m[0] == 4)
+    (alter,) = [s for s in statements if s.startswith(f"ALTER TABLE {{db}}.{table} ")]
+    assert f"ADD COLUMN IF NOT EXISTS incarnation UInt64 AFTER {after}" in alter
+    assert alter.endswith(f"MODIFY ORDER BY ({order_by})")
 
 
 def test_events_is_partitioned_by_month():
@@ -69,6 +96,8 @@ def test_migrations_are_numbered_from_one_and_templated():
     created = [re.search(r"EXISTS \{db\}\.(\w+) ", s) for s in statements[1:]]
     assert [m.group(1) for m in created if m] == list(TABLES)
     assert all("IF NOT EXISTS" in s for _, _, stmts in MIGRATIONS for s in stmts)
+    (_, _, statements) = next(m for m in MIGRATIONS if m[0] == 4)
+    assert create_table_sql(STATE, "{db}") in statements
 
 
 @pytest.mark.parametrize("name", ["wcs", "test_0a1b", "_x", "A9"])
