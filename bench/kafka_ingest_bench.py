@@ -25,7 +25,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from ingest_bench import _free_port, _wait_ready, run_wrk, uvicorn_server
+from ingest_bench import free_port, run_wrk, uvicorn_server, wait_ready
 from kafka_common import ROOT, broker, cli_process, fresh_prefix, record_counts, stop
 from report import Run, medians, parse_wrk, publish, runs_table, stats_cells, wrk_requests
 from run_mix import MIX, lua_mix
@@ -49,13 +49,13 @@ def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[list[R
         bases = {"bare echo": stack.enter_context(uvicorn_server("echo_app"))}
         procs = {}
         for mode in MODES:
-            port = _free_port()
+            port = free_port()
             cmd = ["ingest", "--kafka", bootstrap, "--topic-prefix", prefixes[mode]]
             cmd += ["--port", str(port), "--ack", mode, "--data-dir", str(tmp / mode)]
             cmd += ["--log-level", "warning"]
             procs[mode] = stack.enter_context(cli_process(cmd, tmp / f"ingest-{mode}.log"))
             bases[f"ack={mode}"] = f"http://127.0.0.1:{port}"
-            _wait_ready(bases[f"ack={mode}"] + "/health", timeout=60)
+            wait_ready(bases[f"ack={mode}"] + "/health", timeout=60)
         for conns in args.connections:
             args.conns = conns
             for target, base in bases.items():

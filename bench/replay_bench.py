@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from processors.pipeline import Pipeline  # noqa: E402
+
 from events.envelope import decode  # noqa: E402 -- after the sys.path fix above
 from processors.embedded import EventClock  # noqa: E402
-from processors.pipeline import Pipeline  # noqa: E402
 from wcs_analytics import settings  # noqa: E402
 
 CLI = str(ROOT / ".venv/bin/wcs-analytics")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.metrics import _label
+from ingest.metrics import label_value
 from processors.alert_stage import AlertStage
 from wcs_analytics.alert_webhooks import WebhookSender
 from wcs_analytics.settings import Settings
@@ -37,9 +37,8 @@ class Alerting:
             "# TYPE wcs_status_total counter",
         ]
         for (family, status), n in sorted(stage.status.totals.items()):
-            lines.append(
-                f'wcs_status_total{{family="{_label(family)}",status="{_label(status)}"}} {n}'
-            )
+            labels = f'family="{label_value(family)}",status="{label_value(status)}"'
+            lines.append(f"wcs_status_total{{{labels}}} {n}")
         lines += [
             "# HELP wcs_alerts_firing FAILED-spike alerts currently firing",
             "# TYPE wcs_alerts_firing gauge",

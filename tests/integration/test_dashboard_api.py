@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from sinks.writer import ClickHouseWriter
 from tests.integration.dashboard_data import M0, MIN, fill
-from tests.integration.kpi_rows import _row
+from tests.integration.kpi_rows import row
 from wcs_analytics.api import ReadAccess
 from wcs_analytics.api.dashboard import create_router
 
@@ -83,10 +83,10 @@ def test_alert_markers_from_the_migrated_alerts_table(api, ch_client, fresh_db):
     alert = {"alert_id": "a1", "rule": "default", "family": "call", "app_key": "A", "node_id": ""}
     alert |= {"window_start": M0, "failures": 2, "attempts": 4, "ratio": 0.5, "baseline": 0.0}
     writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0, coalesce=False)
-    writer.add([_row("alerts", **alert, state="firing", fired_at=M0 + MIN, version=1)])
+    writer.add([row("alerts", **alert, state="firing", fired_at=M0 + MIN, version=1)])
     writer.add(
         [
-            _row(
+            row(
                 "alerts",
                 **alert,
                 state="resolved",

@@ -18,7 +18,7 @@ import pytest
 from events.tables import Row
 from sinks.writer import ClickHouseWriter
 from tests.integration.dashboard_data import M0, MIN, fill
-from tests.integration.kpi_rows import _row
+from tests.integration.kpi_rows import row
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +122,7 @@ def test_the_alert_annotation_is_a_clickhouse_sql_query_next_to_the_built_in_one
 
 
 def alert(alert_id: str, version: int, **values: Any) -> Row:
-    return _row("alerts", alert_id=alert_id, version=version, **values)
+    return row("alerts", alert_id=alert_id, version=version, **values)
 
 
 CALL_SPIKE = {

@@ -66,7 +66,6 @@ def test_sigkill_mid_stream_then_restart(
     first = kh.start_worker(env, log)
     try:
         _wait_for_progress(log, total // 4, timeout=120)
-        time.sleep(1.5)  # let a flush and its commit happen, so the restart has both kinds
     finally:
         first.kill()
         first.wait(10)
@@ -144,9 +143,7 @@ def test_two_workers_share_the_partitions(
         for log in logs:
             _wait_for_log(log, "Worker]: Ready", timeout=90)
         time.sleep(3.0)  # let the group settle with both members before input arrives
-        total = kh.publish_file(
-            kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4
-        )
+        total = kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
         _wait_for_progress(logs[0], 1, timeout=60)
         _wait_for_progress(logs[1], 1, timeout=60)
         assert kh.stop_worker(workers[0]) == 0, kh.tail(logs[0])

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from processors.faust_runtime import hits_topic_name
 
 from events.topics import (
     alerts_topic,
@@ -18,7 +19,6 @@ from events.topics import (
     row_topic,
     row_topics,
 )
-from processors.faust_runtime import hits_topic_name
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from processors.faust_runtime import hits_topic_name
 
 from events.catalog import FAMILIES
 from events.tables import TABLES
-from processors.faust_runtime import hits_topic_name
 from wcs_analytics import settings
 from wcs_analytics.cli import _parser
 
