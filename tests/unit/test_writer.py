@@ -1,5 +1,6 @@
-"""Writer policy with an in-memory fake client: batching, coalescing, backpressure,
-retry and dead-letter decisions. The real engine is covered in tests/integration."""
+"""Writer policy with an in-memory fake client: batching, rows as given (state rows last),
+retry and dead-letter decisions. The insert thread (the backpressure) is in
+test_insert_thread.py, the real engine in tests/integration."""
 
 from __future__ import annotations
 
@@ -84,6 +85,11 @@ def gap(session: str, start: int, version: int, deleted: int = 0) -> tuple[str, 
     }  # fmt: skip
 
 
+def state_row(family: str, key: str) -> dict[str, Any]:
+    return {"family": family, "key": key, "part": "p", "open": 1, "last_event_at": 1,
+            "written_at": 2, "state": "{}", "version": 3}  # fmt: skip
+
+
 def envelope(envelope_id: str):
     return make(resolve("hangup"), {"callId": "c1", "nodeId": "n1"}, 7, envelope_id)
 
@@ -154,90 +160,76 @@ def test_add_envelope_makes_an_events_row():
     assert values["body"] == '{"callId":"c1","nodeId":"n1"}'
 
 
-# coalescing ------------------------------------------------------------------
+# rows as given: one batch, few large inserts -----------------------------------
 
 
-def test_coalescing_keeps_highest_version_per_key():
+def test_rows_are_written_as_given_without_coalescing():
+    """The runtime renders each entity once per flush; re-emits across flushes collapse in
+    ClickHouse (ReplacingMergeTree), so the writer keeps every row in order."""
     client = FakeClient()
     w = writer(client)
-    w.add([call("a", v, status=f"s{v}") for v in (1, 2, 5, 3, 4)])
-    w.add([call("b", 1), call("a", 2, status="late")])
-    assert w.pending == 2
-    assert w.stats["coalesced"] == 5
+    w.add([call("a", 1, status="s1"), call("b", 1), call("a", 2, status="s2")])
+    assert w.pending == 3
+    assert w.flush() == 3
+    names = TABLES["calls"].column_names
+    got = [(r[names.index("call_id")], r[names.index("status")]) for r in written(client, "calls")]
+    assert got == [("a", "s1"), ("b", ""), ("a", "s2")]
+
+
+def test_events_bodies_given_as_text_are_written_verbatim():
+    client = FakeClient()
+    w = writer(client)
+    w.add_events([envelope("e1"), envelope("e2")], ['{"raw": 1}', None])
+    w.flush()
+    body = TABLES["events"].column_names.index("body")
+    assert [row[body] for row in written(client, "events")] == [
+        '{"raw": 1}',
+        '{"callId":"c1","nodeId":"n1"}',
+    ]
+
+
+def test_state_rows_are_written_last_and_do_not_start_the_interval():
+    clock = Clock()
+    client = FakeClient()
+    w = writer(client, clock=clock, max_interval_ms=1000)
+    w.add_state([state_row("call", "c1")])
+    clock.now += 5000
+    assert not w.due()  # state alone never makes a flush due
+    w.add([call("a")])
+    w.add_envelope(envelope("e1"))
+    assert w.flush() == 3
+    assert [i["table"] for i in client.inserts] == ["events", "calls", "entity_state"]
+
+
+@pytest.mark.parametrize("table", ["nope", "events"])
+def test_rows_of_an_unknown_table_are_refused(table):
+    w = writer()
+    with pytest.raises(ValueError, match="unknown table"):
+        w.add([(table, {})])
+
+
+def test_row_missing_a_column_is_dead_lettered_at_write():
+    client = FakeClient()
+    dead = MemoryDeadLetter()
+    w = writer(client, dead_letter=dead)
+    broken = {k: v for k, v in call("b")[1].items() if k != "custom"}
+    w.add([call("a"), ("calls", broken), call("c")])
     assert w.flush() == 2
-    names = TABLES["calls"].column_names
-    status = {r[names.index("call_id")]: r[names.index("status")] for r in written(client, "calls")}
-    assert status == {"a": "s5", "b": ""}
+    assert [(t, row["call_id"]) for t, _, row in dead.entries] == [("calls", "b")]
+    assert "without column 'custom'" in dead.entries[0][1]
 
 
-def test_equal_version_later_row_wins():
-    client = FakeClient()
-    w = writer(client)
-    w.add([call("a", 3, status="first"), call("a", 3, status="second")])
-    w.flush()
-    names = TABLES["calls"].column_names
-    assert [r[names.index("status")] for r in written(client, "calls")] == ["second"]
-
-
-def test_coalescing_key_is_the_whole_order_by():
-    w = writer()
-    w.add([gap("m", 1, 1), gap("m", 1, 2, deleted=1), gap("m", 2, 1), gap("n", 1, 1)])
-    assert w.pending == 3
-
-
-def test_events_are_never_coalesced():
-    w = writer()
-    w.add_envelope(envelope("e1"))
-    w.add_envelope(envelope("e1"))
-    assert w.pending == 2
-
-
-def test_coalescing_off_keeps_every_row():
-    w = writer(coalesce=False)
-    w.add([call("a", 1), call("a", 2)])
-    assert w.pending == 2
-
-
-def test_flushed_key_starts_a_new_pending_row():
-    client = FakeClient()
-    w = writer(client)
-    w.add([call("a", 1)])
-    w.flush()
-    w.add([call("a", 2)])
+def test_take_hands_the_batch_over_and_starts_a_new_one():
+    clock = Clock()
+    w = writer(clock=clock, max_interval_ms=1000)
+    w.add([call("a")])
+    batch = w.take()
+    assert (len(batch), w.pending) == (1, 0)
+    clock.now += 5000
+    assert not w.due()  # the interval restarts with the next row
+    w.add([call("b")])
+    assert w.write(batch) == 1 and len(batch) == 0
     assert w.pending == 1
-    assert w.flush() == 1
-
-
-# contract and backpressure ---------------------------------------------------
-
-
-def test_backpressure_at_the_bound_is_all_or_nothing():
-    w = writer(max_rows=2, max_pending_rows=3)
-    w.add([call("a"), call("b")])
-    with pytest.raises(Backpressure) as info:
-        w.add([call("c"), call("d")])
-    assert (info.value.pending, info.value.incoming, info.value.limit) == (2, 2, 3)
-    assert w.pending == 2
-    w.add([call("c")])
-    with pytest.raises(Backpressure):
-        w.add([call("d")])
-    w.add([call("a", 9)])  # replacing a buffered key needs no room
-    assert w.pending == 3
-
-
-@pytest.mark.parametrize(
-    "row",
-    [
-        ("nope", {}),
-        ("calls", {k: v for k, v in call()[1].items() if k != "custom"}),
-        ("calls", {**call()[1], "extra": 1}),
-    ],
-)
-def test_row_breaking_the_contract_is_refused_and_nothing_buffered(row):
-    w = writer()
-    with pytest.raises(ValueError):
-        w.add([call("ok"), row])
-    assert w.pending == 0
 
 
 # retry -----------------------------------------------------------------------
@@ -291,6 +283,34 @@ def test_tables_written_before_a_failure_leave_the_buffer():
         w.flush()
     assert w.pending == 1
     assert w.stats["rows_written_by_table"] == {"calls": 1}
+
+
+def test_a_failed_write_leaves_what_is_not_written_and_newer_rows_follow_it():
+    client = FakeClient()
+    w = writer(client, retry=RetryPolicy(max_attempts=1))
+    w.add([call("a"), gap("m", 1, 1)])
+    w.add_state([state_row("call", "a")])
+    original = client.insert
+    failing = {"keepalive_gaps"}
+
+    def fail_on(table, *args, **kwargs):
+        if table in failing:
+            raise OperationalError("timeout")
+        original(table, *args, **kwargs)
+
+    client.insert = fail_on  # type: ignore[method-assign]
+    with pytest.raises(TransientError):
+        w.flush()
+    assert [i["table"] for i in client.inserts] == ["calls"]  # state not before its rows
+    w.add([gap("m", 2, 2)])
+    w.add_state([state_row("call", "b")])
+    failing.clear()
+    assert w.flush() == 4
+    assert [i["table"] for i in client.inserts] == ["calls", "keepalive_gaps", "entity_state"]
+    starts = TABLES["keepalive_gaps"].column_names.index("gap_start")
+    assert [r[starts] for r in written(client, "keepalive_gaps")] == [1, 2]
+    key = TABLES["entity_state"].column_names.index("key")
+    assert [r[key] for r in written(client, "entity_state")] == ["a", "b"]
 
 
 @pytest.mark.parametrize("code", [60, 81, 516])
