@@ -68,7 +68,7 @@ WORKER_SETTINGS = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wcs-analytics",
         description="Real-time analytics for Flashphoner WCS REST hooks.",
@@ -211,7 +211,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "export":  # takes the data-dir lock itself, only when it reads one
             from wcs_analytics.export_cli import main as export_main
