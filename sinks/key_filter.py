@@ -3,8 +3,9 @@
 Every key written to the state table is added; a key the filter has never seen is
 certainly not there, so a brand-new entity costs no database lookup. False positives
 (``error_rate``) cost one batched lookup that finds nothing. It grows by adding a new,
-twice larger filter when the current one is full, so the error rate stays bounded
-whatever the number of keys. Pure: no IO; rebuilt from the table on start.
+twice larger filter with half the error rate of the previous one when the current one is
+full, so the error rate stays below twice ``error_rate`` whatever the number of keys.
+Pure: no IO; rebuilt from the table on start.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ class KeyFilter:
         if hashed in self._filters[-1]:
             return
         current = self._filters[-1]
-        if current.count >= current.capacity:
-            current = _Filter(current.capacity * 2, self.error_rate)
+        if current.count >= current.capacity:  # rates halve: their sum stays < 2 x error_rate
+            current = _Filter(current.capacity * 2, self.error_rate / 2 ** len(self._filters))
             self._filters.append(current)
         current.add(*hashed)
 
