@@ -12,7 +12,7 @@ rows (what FINAL keeps, version included) as feeding it whole, windows and alert
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -109,7 +109,7 @@ EXTRAS = st.fixed_dictionaries(
 
 
 def events_of(
-    build: Envs, kinds: list[tuple[str, str | None]], times: st.SearchStrategy[int] = TIMES
+    build: Envs, kinds: Sequence[tuple[str, str | None]], times: st.SearchStrategy[int] = TIMES
 ) -> st.SearchStrategy[list[Envelope]]:
     one = st.tuples(st.sampled_from(kinds), times, EXTRAS).map(
         lambda x: build(x[0][0], x[1], x[0][1], **x[2])
@@ -229,7 +229,7 @@ RULES: AlertRules = parse_rules(
         "defaults": {"min_failures": 1, "min_ratio": 0.1, "resolve_min_failures": 1},
     }
 )
-KINDS: dict[str, list[tuple[str, str | None]]] = {
+KINDS: dict[str, Sequence[tuple[str, str | None]]] = {
     "call": CALL_EVENTS,
     "stream": [*STREAM_EVENTS, ("StreamKeepAliveEvent", "PUBLISHING")],
     "message": [*MESSAGE_EVENTS, ("sendIMDN", "IMDN_DELIVERED")],
@@ -253,7 +253,7 @@ def trace_of(picks: list[tuple[str, int, int, int, int]], disorder: list[int]) -
     events = []
     for fam, i, kind, offset, seed in picks:
         method, status = KINDS[fam][kind % len(KINDS[fam])]
-        extras = {"sipStatus": 486} if seed % 3 == 0 and fam == "call" else {}
+        extras: dict[str, Any] = {"sipStatus": 486} if seed % 3 == 0 and fam == "call" else {}
         if seed % 4 == 0:
             extras["info"] = f"info-{seed % 3}"
         events.append(builders[(fam, i)](method, BASE + offset, status, **extras))

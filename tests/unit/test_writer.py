@@ -4,13 +4,14 @@ test_insert_thread.py, the real engine in tests/integration."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from events.catalog import resolve
-from events.envelope import make
+from events.envelope import Envelope, make
 from events.tables import TABLES
 from sinks.errors import (
     Backpressure,
@@ -33,7 +34,15 @@ class FakeClient:
         self.calls = 0
         self.failures = list(failures or [])
 
-    def insert(self, table, data, column_names, database, column_type_names, column_oriented):
+    def insert(
+        self,
+        table: str,
+        data: list[list[Any]],
+        column_names: tuple[str, ...],
+        database: str,
+        column_type_names: tuple[str, ...],
+        column_oriented: bool,
+    ) -> None:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
@@ -59,7 +68,7 @@ class MemoryDeadLetter:
     def __init__(self) -> None:
         self.entries: list[tuple[str, str, dict[str, Any]]] = []
 
-    def write(self, table, reason, rows):
+    def write(self, table: str, reason: str, rows: Iterable[dict[str, Any]]) -> int:
         rows = list(rows)
         self.entries += [(table, reason, row) for row in rows]
         return len(rows)
@@ -90,11 +99,16 @@ def state_row(family: str, key: str) -> dict[str, Any]:
             "written_at": 2, "state": "{}", "version": 3}  # fmt: skip
 
 
-def envelope(envelope_id: str):
+def envelope(envelope_id: str) -> Envelope:
     return make(resolve("hangup"), {"callId": "c1", "nodeId": "n1"}, 7, envelope_id)
 
 
-def writer(client=None, clock=None, sleeps=None, **kwargs) -> ClickHouseWriter:
+def writer(
+    client: FakeClient | None = None,
+    clock: Clock | None = None,
+    sleeps: list[float] | None = None,
+    **kwargs: Any,
+) -> ClickHouseWriter:
     sleep = sleeps.append if sleeps is not None else lambda _: None
     return ClickHouseWriter(
         client or FakeClient(), "wcs", now_ms=clock or Clock(), sleep=sleep, **kwargs
@@ -108,7 +122,7 @@ def written(client: FakeClient, table: str) -> list[list[Any]]:
 # batching --------------------------------------------------------------------
 
 
-def test_due_when_max_rows_pending():
+def test_due_when_max_rows_pending() -> None:
     w = writer(max_rows=3)
     w.add([call("a"), call("b")])
     assert not w.due()
@@ -116,7 +130,7 @@ def test_due_when_max_rows_pending():
     assert w.due()
 
 
-def test_due_after_max_interval_since_first_pending_row():
+def test_due_after_max_interval_since_first_pending_row() -> None:
     clock = Clock()
     w = writer(clock=clock, max_interval_ms=1000)
     assert not w.due()  # nothing pending never becomes due
@@ -131,7 +145,7 @@ def test_due_after_max_interval_since_first_pending_row():
     assert not w.due()
 
 
-def test_flush_on_demand_one_insert_per_table_in_column_order():
+def test_flush_on_demand_one_insert_per_table_in_column_order() -> None:
     client = FakeClient()
     w = writer(client)
     w.add([call("a"), gap("m", 1, 1), call("b")])
@@ -148,7 +162,7 @@ def test_flush_on_demand_one_insert_per_table_in_column_order():
     assert client.calls == 3
 
 
-def test_add_envelope_makes_an_events_row():
+def test_add_envelope_makes_an_events_row() -> None:
     client = FakeClient()
     w = writer(client)
     w.add_envelope(envelope("e1"))
@@ -163,7 +177,7 @@ def test_add_envelope_makes_an_events_row():
 # rows as given: one batch, few large inserts -----------------------------------
 
 
-def test_rows_are_written_as_given_without_coalescing():
+def test_rows_are_written_as_given_without_coalescing() -> None:
     """The runtime renders each entity once per flush; re-emits across flushes collapse in
     ClickHouse (ReplacingMergeTree), so the writer keeps every row in order."""
     client = FakeClient()
@@ -176,7 +190,7 @@ def test_rows_are_written_as_given_without_coalescing():
     assert got == [("a", "s1"), ("b", ""), ("a", "s2")]
 
 
-def test_events_bodies_given_as_text_are_written_verbatim():
+def test_events_bodies_given_as_text_are_written_verbatim() -> None:
     client = FakeClient()
     w = writer(client)
     w.add_events([envelope("e1"), envelope("e2")], ['{"raw": 1}', None])
@@ -188,7 +202,7 @@ def test_events_bodies_given_as_text_are_written_verbatim():
     ]
 
 
-def test_state_rows_are_written_last_and_do_not_start_the_interval():
+def test_state_rows_are_written_last_and_do_not_start_the_interval() -> None:
     clock = Clock()
     client = FakeClient()
     w = writer(client, clock=clock, max_interval_ms=1000)
@@ -202,13 +216,13 @@ def test_state_rows_are_written_last_and_do_not_start_the_interval():
 
 
 @pytest.mark.parametrize("table", ["nope", "events"])
-def test_rows_of_an_unknown_table_are_refused(table):
+def test_rows_of_an_unknown_table_are_refused(table: str) -> None:
     w = writer()
     with pytest.raises(ValueError, match="unknown table"):
         w.add([(table, {})])
 
 
-def test_row_missing_a_column_is_dead_lettered_at_write():
+def test_row_missing_a_column_is_dead_lettered_at_write() -> None:
     client = FakeClient()
     dead = MemoryDeadLetter()
     w = writer(client, dead_letter=dead)
@@ -219,7 +233,7 @@ def test_row_missing_a_column_is_dead_lettered_at_write():
     assert "without column 'custom'" in dead.entries[0][1]
 
 
-def test_take_hands_the_batch_over_and_starts_a_new_one():
+def test_take_hands_the_batch_over_and_starts_a_new_one() -> None:
     clock = Clock()
     w = writer(clock=clock, max_interval_ms=1000)
     w.add([call("a")])
@@ -235,7 +249,7 @@ def test_take_hands_the_batch_over_and_starts_a_new_one():
 # retry -----------------------------------------------------------------------
 
 
-def test_transient_errors_are_retried_with_exponential_backoff():
+def test_transient_errors_are_retried_with_exponential_backoff() -> None:
     client = FakeClient([OperationalError("connection reset"), DatabaseError("x", code=252)])
     sleeps: list[float] = []
     w = writer(client, sleeps=sleeps, retry=RetryPolicy(max_attempts=3, base_delay_s=0.5))
@@ -247,12 +261,12 @@ def test_transient_errors_are_retried_with_exponential_backoff():
     assert w.stats["inserts"] == 1
 
 
-def test_retry_delay_is_capped():
+def test_retry_delay_is_capped() -> None:
     policy = RetryPolicy(max_attempts=10, base_delay_s=1, multiplier=3, max_delay_s=5)
     assert [policy.delay_s(n) for n in (1, 2, 3, 4)] == [1, 3, 5, 5]
 
 
-def test_exhausted_retries_raise_and_keep_rows_pending():
+def test_exhausted_retries_raise_and_keep_rows_pending() -> None:
     failures: list[Exception] = [OperationalError("down")] * 3
     client = FakeClient(failures)
     sleeps: list[float] = []
@@ -267,13 +281,13 @@ def test_exhausted_retries_raise_and_keep_rows_pending():
     assert w.pending == 0
 
 
-def test_tables_written_before_a_failure_leave_the_buffer():
+def test_tables_written_before_a_failure_leave_the_buffer() -> None:
     client = FakeClient()
     w = writer(client, retry=RetryPolicy(max_attempts=1))
     w.add([call("a"), gap("m", 1, 1)])
     original = client.insert
 
-    def fail_on_gaps(table, *args, **kwargs):
+    def fail_on_gaps(table: str, *args: Any, **kwargs: Any) -> None:
         if table == "keepalive_gaps":
             raise OperationalError("timeout")
         original(table, *args, **kwargs)
@@ -285,7 +299,7 @@ def test_tables_written_before_a_failure_leave_the_buffer():
     assert w.stats["rows_written_by_table"] == {"calls": 1}
 
 
-def test_a_failed_write_leaves_what_is_not_written_and_newer_rows_follow_it():
+def test_a_failed_write_leaves_what_is_not_written_and_newer_rows_follow_it() -> None:
     client = FakeClient()
     w = writer(client, retry=RetryPolicy(max_attempts=1))
     w.add([call("a"), gap("m", 1, 1)])
@@ -293,7 +307,7 @@ def test_a_failed_write_leaves_what_is_not_written_and_newer_rows_follow_it():
     original = client.insert
     failing = {"keepalive_gaps"}
 
-    def fail_on(table, *args, **kwargs):
+    def fail_on(table: str, *args: Any, **kwargs: Any) -> None:
         if table in failing:
             raise OperationalError("timeout")
         original(table, *args, **kwargs)
@@ -314,7 +328,7 @@ def test_a_failed_write_leaves_what_is_not_written_and_newer_rows_follow_it():
 
 
 @pytest.mark.parametrize("code", [60, 81, 516])
-def test_config_errors_are_not_retried_and_keep_rows(code):
+def test_config_errors_are_not_retried_and_keep_rows(code: int) -> None:
     client = FakeClient([DatabaseError("missing", code=code)])
     w = writer(client, dead_letter=MemoryDeadLetter())
     w.add([call("a")])
@@ -327,7 +341,7 @@ def test_config_errors_are_not_retried_and_keep_rows(code):
 # permanent errors and the dead letter ----------------------------------------
 
 
-def test_bad_rows_are_isolated_and_dead_lettered():
+def test_bad_rows_are_isolated_and_dead_lettered() -> None:
     client = FakeClient()
     dead = MemoryDeadLetter()
     w = writer(client, dead_letter=dead)
@@ -345,7 +359,7 @@ def test_bad_rows_are_isolated_and_dead_lettered():
     assert w.pending == 0
 
 
-def test_isolation_budget_bounds_the_inserts():
+def test_isolation_budget_bounds_the_inserts() -> None:
     client = FakeClient()
     dead = MemoryDeadLetter()
     w = writer(client, dead_letter=dead, max_isolation_inserts=4)
@@ -356,7 +370,7 @@ def test_isolation_budget_bounds_the_inserts():
     assert any("budget" in reason for _, reason, _ in dead.entries)
 
 
-def test_permanent_error_without_dead_letter_raises_and_keeps_rows():
+def test_permanent_error_without_dead_letter_raises_and_keeps_rows() -> None:
     client = FakeClient([DataError("Invalid None value in non-Nullable column")])
     w = writer(client)
     w.add([call("a")])
@@ -386,15 +400,15 @@ def test_permanent_error_without_dead_letter_raises_and_keeps_rows():
         (DatabaseError("Code: 516. AUTHENTICATION_FAILED", code=516), ConfigError),
     ],
 )
-def test_classify(exc, expected):
+def test_classify(exc: BaseException, expected: type[Exception]) -> None:
     assert type(classify(exc)) is expected
 
 
-def test_classify_leaves_bugs_alone():
+def test_classify_leaves_bugs_alone() -> None:
     assert classify(KeyError("x")) is None
 
 
-def test_translated_prefixes_context_and_chains():
+def test_translated_prefixes_context_and_chains() -> None:
     cause = DatabaseError("Code: 60. UNKNOWN_TABLE", code=60)
     expected = r"^migrating wcs: DatabaseError: Code: 60"
     with pytest.raises(ConfigError, match=expected) as info, translated("migrating wcs"):
@@ -402,7 +416,7 @@ def test_translated_prefixes_context_and_chains():
     assert info.value.__cause__ is cause
 
 
-def test_translated_passes_sink_errors_and_bugs_through():
+def test_translated_passes_sink_errors_and_bugs_through() -> None:
     with pytest.raises(Backpressure), translated("x"):
         raise Backpressure(1, 1, 1)
     with pytest.raises(KeyError), translated("x"):
@@ -412,7 +426,7 @@ def test_translated_passes_sink_errors_and_bugs_through():
 # freshness -------------------------------------------------------------------
 
 
-def test_flush_records_the_age_of_events_rows_when_inserted():
+def test_flush_records_the_age_of_events_rows_when_inserted() -> None:
     clock = Clock()
     w = writer(clock=clock)
     w.add_envelope(envelope("e1"))  # received_at 7
@@ -423,7 +437,7 @@ def test_flush_records_the_age_of_events_rows_when_inserted():
     assert w.freshness.sum == 1.5
 
 
-def test_a_failed_insert_records_no_freshness():
+def test_a_failed_insert_records_no_freshness() -> None:
     clock = Clock()
     w = writer(FakeClient([OperationalError("down")]), clock, retry=RetryPolicy(max_attempts=1))
     w.add_envelope(envelope("e1"))
