@@ -99,6 +99,10 @@ class PartitionEngine:
         if self._crash[0] == "rows":
             self.writer.before_state = lambda: self._maybe_crash("rows")
         self.parts: dict[str, Partition] = {}
+        # windows whose totals must be summed again at the next flush: a crash between a
+        # partial's insert and its totals leaves them stale, so an adopted partition's held
+        # windows are summed again once
+        self._retotal: dict[str, set[int]] = {}
         self.progress = Progress()
         self.dead: list[DeadLetter] = []  # the adapter sends them to the dead-letter topic
         gc_tuning.tune()
@@ -124,6 +128,9 @@ class PartitionEngine:
 
     def add(self, part: Partition) -> None:
         self.parts[part.name] = part
+        for start, bucket in part.runtime.windows.buckets.items():
+            for table, _ in bucket:
+                self._retotal.setdefault(table, set()).add(start)
 
     def revoke(self, names: list[str]) -> None:
         """Forget partitions taken away: what they did not flush, their next owner redoes
@@ -228,7 +235,7 @@ class PartitionEngine:
         """Render, checkpoint and hand everything to the insert thread (waits while the
         previous flush is in flight); ``after`` runs once it is all written."""
         self.inserts.wait()
-        touched: dict[str, set[int]] = {}
+        touched, self._retotal = self._retotal, {}
         stores: list[tuple[StateStore, list[dict[str, Any]]]] = []
         for part in self.parts.values():
             rows = part.runtime.flush(windows)
