@@ -305,7 +305,7 @@ def in_parts(events: list[Envelope], cuts: list[int], sizes: list[int]) -> list[
     return rows
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(traces(), st.lists(st.integers(1, 9), min_size=1, max_size=4), st.data())
 def test_restarts_between_parts_give_the_rows_of_one_run(
     events: list[Envelope], sizes: list[int], data: st.DataObject
@@ -314,7 +314,7 @@ def test_restarts_between_parts_give_the_rows_of_one_run(
     assert final(in_parts(events, cuts, sizes)) == final(whole(events, [len(events)]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(traces())
 def test_batch_sizes_never_change_the_rows(events: list[Envelope]) -> None:
     assert whole(events, [1]) == whole(events, [7]) == whole(events, [len(events)])
