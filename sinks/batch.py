@@ -62,12 +62,22 @@ class Batch:
             mine.extend(theirs)
 
     def add_rows(self, rows: Iterable[Row]) -> None:
-        """Rows of the other tables; ValueError for an unknown table or wrong columns."""
+        """Rows by table (``events`` rows too: put into its columns). Raises ValueError for
+        an unknown table, before adding anything; a row missing a column is dead-lettered
+        when written."""
+        rows = list(rows)
+        unknown = sorted({table for table, _ in rows if table not in TABLES})
+        if unknown:
+            raise ValueError(f"unknown table {unknown[0]!r}")
+        columns = set(EVENT_COLUMNS)
+        if any(table == "events" and values.keys() != columns for table, values in rows):
+            raise ValueError(f"an events row needs exactly the columns {', '.join(EVENT_COLUMNS)}")
         for table, values in rows:
-            spec = TABLES.get(table)
-            if spec is None or table == "events":
-                raise ValueError(f"unknown table {table!r}")
-            self.rows.setdefault(table, []).append(values)
+            if table == "events":
+                for column, name in zip(self.events, EVENT_COLUMNS, strict=True):
+                    column.append(values[name])
+            else:
+                self.rows.setdefault(table, []).append(values)
 
     def add_state(self, rows: Iterable[Values]) -> None:
         self.state.extend(rows)

@@ -59,7 +59,7 @@ ROWS: list[Row] = [
 
 def fill(client: Any, database: str) -> None:
     migrate(client, database)
-    writer = ClickHouseWriter(client, database, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(client, database, now_ms=lambda: M0)
     writer.add(ROWS)
     writer.flush()
 

@@ -33,9 +33,9 @@ def row(table: str, **values: Any) -> Row:
         )
         for name, kind in TABLES[table].columns
     }
-    row = (table, defaults | values)
-    check_row(row)
-    return row
+    built = (table, defaults | values)
+    check_row(built)
+    return built
 
 
 def _since(end: int | None, start: int | None) -> int | None:

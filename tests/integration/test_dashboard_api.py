@@ -82,7 +82,7 @@ def test_streams_messages_gaps_failed_reasons(api):
 def test_alert_markers_from_the_migrated_alerts_table(api, ch_client, fresh_db):
     alert = {"alert_id": "a1", "rule": "default", "family": "call", "app_key": "A", "node_id": ""}
     alert |= {"window_start": M0, "failures": 2, "attempts": 4, "ratio": 0.5, "baseline": 0.0}
-    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0)
     writer.add([row("alerts", **alert, state="firing", fired_at=M0 + MIN, version=1)])
     writer.add(
         [

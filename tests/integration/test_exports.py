@@ -35,7 +35,7 @@ def db(ch_client: Any, fresh_db: str) -> Iterator[str]:
     migrate(ch_client, fresh_db)
     for table in TABLES:
         ch_client.command(f"SYSTEM STOP MERGES {fresh_db}.{table}")
-    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0)
     for batch in (FIRST, LATER, LATER):
         writer.add(batch)
         writer.flush()

@@ -178,7 +178,7 @@ def test_the_alert_annotation_returns_one_hand_computed_event_per_alert(
     ch_client: Any, db: str
 ) -> None:
     for batch in alert_rows(M0):  # separate inserts: FINAL, not the insert, must dedup
-        writer = ClickHouseWriter(ch_client, db, now_ms=lambda: M0, coalesce=False)
+        writer = ClickHouseWriter(ch_client, db, now_ms=lambda: M0)
         writer.add(batch)
         writer.flush()
     sql = dict(queries())[ALERTS_ANNOTATION]

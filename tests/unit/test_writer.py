@@ -12,7 +12,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, DataError, Opera
 
 from events.catalog import resolve
 from events.envelope import Envelope, make
-from events.tables import TABLES
+from events.tables import EVENTS, TABLES
 from sinks.errors import (
     Backpressure,
     ConfigError,
@@ -215,11 +215,23 @@ def test_state_rows_are_written_last_and_do_not_start_the_interval() -> None:
     assert [i["table"] for i in client.inserts] == ["events", "calls", "entity_state"]
 
 
-@pytest.mark.parametrize("table", ["nope", "events"])
-def test_rows_of_an_unknown_table_are_refused(table: str) -> None:
+def test_rows_of_an_unknown_table_are_refused() -> None:
     w = writer()
     with pytest.raises(ValueError, match="unknown table"):
-        w.add([(table, {})])
+        w.add([call("a"), ("nope", {})])
+    assert w.pending == 0  # nothing of the call was added either
+
+
+def test_events_rows_go_into_the_events_columns() -> None:
+    client = FakeClient()
+    w = writer(client)
+    with pytest.raises(ValueError, match="events row needs"):
+        w.add([("events", {"id": "x"})])
+    row = dict(
+        zip(EVENTS.column_names, ["e1", 1_767_225_600_000, "call", "call", "k", "", "", "", "{}"])
+    )
+    w.add([("events", row)])
+    assert w.flush() == 1 and [i["table"] for i in client.inserts] == ["events"]
 
 
 def test_row_missing_a_column_is_dead_lettered_at_write() -> None:
