@@ -227,9 +227,8 @@ def test_events_rows_go_into_the_events_columns() -> None:
     w = writer(client)
     with pytest.raises(ValueError, match="events row needs"):
         w.add([("events", {"id": "x"})])
-    row = dict(
-        zip(EVENTS.column_names, ["e1", 1_767_225_600_000, "call", "call", "k", "", "", "", "{}"])
-    )
+    values = ["e1", 1_767_225_600_000, "call", "call", "k", "", "", "", "{}"]
+    row = dict(zip(EVENTS.column_names, values, strict=True))
     w.add([("events", row)])
     assert w.flush() == 1 and [i["table"] for i in client.inserts] == ["events"]
 
