@@ -158,6 +158,9 @@ class PartitionRuntime:
         fresh = state is None or not fam.is_open(state)
         if fresh:  # new, evicted or closed: the lifecycle rules decide (rare path)
             state = self._state_for(skey, fam, env, t)
+            if state is None:
+                self.counts.skipped["too_late"] += 1
+                return
             was_open = fam.is_open(state)
         else:
             was_open = True
@@ -185,7 +188,9 @@ class PartitionRuntime:
 
     def _state_for(self, skey: TimerKey, fam: Family, env: Envelope, t: int) -> Any:
         """The state an event applies to when it has none open: a fresh one, one evicted
-        but not yet checkpointed, the closed one, or a new incarnation (key reuse)."""
+        but not yet checkpointed, the closed one, or a new incarnation (key reuse). None:
+        too late for a family whose table has no incarnation (messages, side families): a
+        new row would replace the complete one."""
         state = self.states.get(skey)
         if state is None:
             state = self._evicting.pop(skey, None)
@@ -193,6 +198,8 @@ class PartitionRuntime:
                 self._put(skey, state)
         incarnation = 0
         if state is not None and self._starts_again(fam, state, env, t):
+            if not fam.reusable:
+                return None
             self._retired.append((fam, state))
             self.counts.reused += 1
             state, incarnation = None, t
