@@ -280,8 +280,8 @@ class Handler(BaseHTTPRequestHandler):
                 if not IDENTIFIER.fullmatch(name):
                     raise fail(115, "UNKNOWN_SETTING", f"Unknown setting '{name}'")
             binds = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
+            fmt = params.get("default_format", "TabSeparated")
             with engine.session(params.get("session_id")):
-                fmt = params.get("default_format", "TabSeparated")
                 out, fmt, stats = engine.execute(sql, fmt, params.get("database"), settings, binds)
             headers["X-ClickHouse-Summary"] = json.dumps(stats)
             if fmt:
