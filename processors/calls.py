@@ -136,6 +136,7 @@ def outcome(state: CallState) -> tuple[int | None, str]:
 
 def render(state: CallState) -> dict[str, Any]:
     """The ``calls`` row without ``version``."""
+    v = e.values(state)
     ended_at, terminal = _end(state)
     ringing_at = e.at(e.first(state, *RINGING))
     answered_at = e.at(e.first(state, "ESTABLISHED"))
@@ -148,14 +149,14 @@ def render(state: CallState) -> dict[str, Any]:
     return {
         "call_id": state.key,
         "incarnation": state.incarnation,
-        "node_id": e.field(state, "node_id", ""),
-        "app_key": e.field(state, "app_key", ""),
-        "session_id": e.field(state, "session_id", ""),
-        "caller": e.field(state, "caller", ""),
-        "callee": e.field(state, "callee", ""),
-        "incoming": e.field(state, "incoming", False),
-        "has_video": e.field(state, "has_video", False),
-        "media_provider": e.field(state, "media_provider", ""),
+        "node_id": v.get("node_id", ""),
+        "app_key": v.get("app_key", ""),
+        "session_id": v.get("session_id", ""),
+        "caller": v.get("caller", ""),
+        "callee": v.get("callee", ""),
+        "incoming": v.get("incoming", False),
+        "has_video": v.get("has_video", False),
+        "media_provider": v.get("media_provider", ""),
         "created_at": state.created_at,
         "ringing_at": ringing_at,
         "answered_at": answered_at,
@@ -170,5 +171,5 @@ def render(state: CallState) -> dict[str, Any]:
         "sip_status": sip,
         "info": info,
         "closed_by": "" if ended_at is None else ("event" if terminal else "timeout"),
-        "custom": e.field(state, "custom", ""),
+        "custom": v.get("custom", ""),
     }

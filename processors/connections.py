@@ -64,6 +64,7 @@ def expire(state: ConnectionState, now_ms: int, cfg: ProcessorConfig) -> bool:
 
 def render(state: ConnectionState) -> dict[str, Any]:
     """The ``connections`` row without ``version``."""
+    v = e.values(state)
     terminal = e.first(state, *ENDED)
     timed_out = state.timed_out_at is not None
     ended_at = e.at(terminal) if terminal else (state.last_event_at if timed_out else None)
@@ -71,14 +72,14 @@ def render(state: ConnectionState) -> dict[str, Any]:
     established_at = e.at(e.first(state, "ESTABLISHED"))
     began = next(t for t in (established_at, connected_at, state.created_at) if t is not None)
     return {
-        "node_id": e.field(state, "node_id", ""),
-        "session_id": e.field(state, "session_id", ""),
+        "node_id": v.get("node_id", ""),
+        "session_id": v.get("session_id", ""),
         "incarnation": state.incarnation,
-        "app_key": e.field(state, "app_key", ""),
-        "sip_login": e.field(state, "sip_login", ""),
-        "client_version": e.field(state, "client_version", ""),
-        "client_os_version": e.field(state, "client_os_version", ""),
-        "client_browser_version": e.field(state, "client_browser_version", ""),
+        "app_key": v.get("app_key", ""),
+        "sip_login": v.get("sip_login", ""),
+        "client_version": v.get("client_version", ""),
+        "client_os_version": v.get("client_os_version", ""),
+        "client_browser_version": v.get("client_browser_version", ""),
         "created_at": state.created_at,
         "connected_at": connected_at,
         "established_at": established_at,
@@ -90,5 +91,5 @@ def render(state: ConnectionState) -> dict[str, Any]:
         "info": e.info_for(state, terminal),
         "registration_status": "" if state.registration is None else state.registration[2],
         "closed_by": "" if ended_at is None else ("event" if terminal else "timeout"),
-        "custom": e.field(state, "custom", ""),
+        "custom": v.get("custom", ""),
     }

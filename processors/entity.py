@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Final
 
 from events.envelope import Envelope
@@ -26,14 +27,31 @@ CHANGE_MASK: Final = (1 << CHANGE_BITS) - 1
 SCOPE: Final = ("node_id", "app_key", "session_id")  # envelope fields kept like body fields
 
 
+FieldSource = tuple[str, str | None, Callable[[Any], Json | None] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Spec:
     """Per family: body fields kept from the earliest event carrying them (column, body
-    name, converter), terminal statuses (they close the entity), side methods."""
+    name, converter), terminal statuses (they close the entity), side methods.
+    ``sources`` adds the envelope's own scope fields (name None: read from the envelope)."""
 
     fields: tuple[tuple[str, str, Callable[[Any], Json | None]], ...]
     terminal: frozenset[str] = frozenset()
     side_methods: frozenset[str] = frozenset()
+    sources: tuple[FieldSource, ...] = ()
+    _todo: dict[frozenset[str], tuple[FieldSource, ...]] = dc_field(
+        default_factory=dict, compare=False
+    )
+
+    def todo(self, fields: Mapping[str, Any]) -> tuple[FieldSource, ...]:
+        """The sources of the columns ``fields`` does not hold yet (tuples shared by every
+        entity holding the same columns)."""
+        held = frozenset(fields)
+        found = self._todo.get(held)
+        if found is None:
+            found = self._todo[held] = tuple(s for s in self.sources if s[0] not in held)
+        return found
 
 
 def spec(
@@ -41,9 +59,9 @@ def spec(
     terminal: frozenset[str] = frozenset(),
     side_methods: frozenset[str] = frozenset(),
 ) -> Spec:
-    return Spec(
-        tuple((col, name, conv) for col, (name, conv) in fields.items()), terminal, side_methods
-    )
+    body = tuple((col, name, conv) for col, (name, conv) in fields.items())
+    scope: tuple[FieldSource, ...] = tuple((col, None, None) for col in SCOPE)
+    return Spec(body, terminal, side_methods, scope + body)
 
 
 class Entity:
@@ -64,7 +82,9 @@ class Entity:
         "methods",
         "side",
         "timed_out_at",
+        "todo",
     )
+    DERIVED = ("todo",)  # not stored: rebuilt from ``fields`` on the next fold
 
     def __init__(self, key: str, t: int, incarnation: int = 0) -> None:
         self.key = key
@@ -81,6 +101,7 @@ class Entity:
         self.timed_out_at: int | None = None  # the deadline that closed it, None if never
         self.changes = 0  # folds (and timeouts) that changed the state
         self.emitted = 0  # version of the last row emitted, 0 before the first
+        self.todo: tuple[FieldSource, ...] | None = None  # sources of columns not held yet
 
     @property
     def version(self) -> int:
@@ -114,45 +135,48 @@ def follows(t: int, eid: str, stamp: Stamp | None) -> bool:
 
 def observe(e: Entity, env: Envelope, spec: Spec) -> tuple[bool, str | None]:
     """Fold one event into ``e``; returns (changed, the status it reached first, if any)."""
-    t, eid, body = env["received_at"], env["id"], env["body"]
-    # an event later than every earlier one cannot replace a field already held (the
-    # common, in-order case): only missing fields are looked at then
-    in_order = t > e.last_event_at
-    changed = _times(e, t, env["method"])
+    t, eid, body, method = env["received_at"], env["id"], env["body"], env["method"]
     fields = e.fields
-    for col in SCOPE:
-        scope = env[col]
-        if scope is None or (in_order and col in fields):
-            continue
-        if precedes(t, eid, fields.get(col)):
-            fields[col] = (t, eid, scope)
-            changed = True
-    for col, name, conv in spec.fields:
-        if in_order and col in fields:
-            continue
-        raw = body.get(name)
-        if raw is None or not precedes(t, eid, fields.get(col)):
-            continue
-        value = conv(raw)
-        if value is not None:
-            fields[col] = (t, eid, value)
-            changed = True
+    if t > e.last_event_at or not e.methods:
+        # later than every earlier event, or the first one (the common cases): it cannot
+        # replace a field already held, so only the columns not held yet are looked at
+        e.last_event_at, changed = t, True
+        todo = e.todo if e.todo is not None else spec.todo(fields)
+        got = False
+        for col, name, conv in todo:
+            raw = env[col] if name is None else body.get(name)  # type: ignore[literal-required]
+            if raw is None:
+                continue
+            value = raw if conv is None else conv(raw)
+            if value is not None:
+                fields[col], got = (t, eid, value), True
+        e.todo = spec.todo(fields) if got else todo
+    else:
+        changed = _earlier_fields(e, t, eid, env, spec)
+        if t < e.created_at:
+            e.created_at, changed = t, True
+    held = e.methods.get(method)
+    if held is None or t < held:
+        e.methods[method], changed = t, True
     status = status_of(body)
     new = None if status is None or e.reached(status) else status
-    if env["method"] in spec.side_methods:
+    if method in spec.side_methods:
         return _side(e, status) or changed, new
     return _lifecycle(e, t, eid, status, body, spec) or changed, new
 
 
-def _times(e: Entity, t: int, method: str) -> bool:
-    changed = False
-    if t < e.created_at:
-        e.created_at, changed = t, True
-    if t > e.last_event_at:
-        e.last_event_at, changed = t, True
-    held = e.methods.get(method)
-    if held is None or t < held:
-        e.methods[method], changed = t, True
+def _earlier_fields(e: Entity, t: int, eid: str, env: Envelope, spec: Spec) -> bool:
+    """Fields an out-of-order event carries earlier than the held ones."""
+    changed, fields, body = False, e.fields, env["body"]
+    for col, name, conv in spec.sources:
+        raw = env[col] if name is None else body.get(name)  # type: ignore[literal-required]
+        if raw is None or not precedes(t, eid, fields.get(col)):
+            continue
+        value = raw if conv is None else conv(raw)
+        if value is not None:
+            fields[col], changed = (t, eid, value), True
+    if changed:
+        e.todo = spec.todo(fields)
     return changed
 
 
@@ -167,8 +191,12 @@ def _lifecycle(
     e: Entity, t: int, eid: str, status: str | None, body: Mapping[str, Any], spec: Spec
 ) -> bool:
     changed = False
-    info = text(body.get("info"))
-    info_text = info if isinstance(info, str) else ""
+    info = body.get("info")
+    if info.__class__ is str:
+        info_text = info
+    else:
+        converted = text(info)
+        info_text = converted if isinstance(converted, str) else ""
     if info_text and follows(t, eid, e.latest_info):
         e.latest_info, changed = (t, eid, info_text), True
     if status is None:
@@ -203,6 +231,11 @@ def at(stamp: Stamp | None) -> int | None:
 def field(e: Entity, column: str, default: Json) -> Any:
     stamp = e.fields.get(column)
     return default if stamp is None else stamp[2]
+
+
+def values(e: Entity) -> dict[str, Any]:
+    """Every held field's value by column (renders read several: one dict, C-level gets)."""
+    return {column: stamp[2] for column, stamp in e.fields.items()}
 
 
 def current_status(e: Entity) -> str:

@@ -90,7 +90,9 @@ def entity_key(env: Envelope) -> tuple[str | None, str]:
     need that field; the others need a sessionId (key ``nodeId/sessionId``).
     """
     body = env["body"]
-    name = KEY_FIELD_BY_METHOD.get(env["method"]) or KEY_FIELD.get(env["family"])
+    name = KEY_FIELD.get(env["family"])
+    if name is not None and env["method"] in KEY_FIELD_BY_METHOD:
+        name = KEY_FIELD_BY_METHOD[env["method"]]
     if name is not None:
         value = body.get(name)
         if value.__class__ is str and 0 < len(value) <= MAX_KEY_BYTES // 4:

@@ -110,6 +110,7 @@ def final_status(state: MessageState, sent: bool, received: bool) -> str:
 
 def render(state: MessageState) -> dict[str, Any]:
     """The ``messages`` row without ``version``."""
+    v = e.values(state)
     firsts = state.firsts
     sent_at = _min(state.methods.get("sendMessage"), e.at(firsts.get("SENT")))
     if sent_at is None:  # the sendMessage hook never arrived: the answer to it dates it
@@ -118,14 +119,14 @@ def render(state: MessageState) -> dict[str, Any]:
     failed = e.first(state, "FAILED")
     return {
         "message_id": state.key,
-        "node_id": e.field(state, "node_id", ""),
-        "app_key": e.field(state, "app_key", ""),
-        "session_id": e.field(state, "session_id", ""),
+        "node_id": v.get("node_id", ""),
+        "app_key": v.get("app_key", ""),
+        "session_id": v.get("session_id", ""),
         "direction": direction(state),
-        "sender": e.field(state, "sender", ""),
-        "recipient": e.field(state, "recipient", ""),
-        "content_type": e.field(state, "content_type", ""),
-        "imdn_required": e.field(state, "imdn_required", False),
+        "sender": v.get("sender", ""),
+        "recipient": v.get("recipient", ""),
+        "content_type": v.get("content_type", ""),
+        "imdn_required": v.get("imdn_required", False),
         "created_at": state.created_at,
         "sent_at": sent_at,
         "received_at": received_at,

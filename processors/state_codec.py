@@ -27,7 +27,8 @@ def slots(cls: type) -> tuple[str, ...]:
             for name in getattr(klass, "__slots__", ()):
                 if name not in names:
                     names.append(name)
-        found = _SLOTS[cls] = tuple(names)
+        derived = set(getattr(cls, "DERIVED", ()))
+        found = _SLOTS[cls] = tuple(n for n in names if n not in derived)
     return found
 
 
@@ -43,6 +44,8 @@ def dump(state: Any) -> dict[str, Any]:
 def load(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a state of ``cls`` from ``dump`` output (after a JSON round trip)."""
     state = cls.__new__(cls)
+    for name in getattr(cls, "DERIVED", ()):
+        setattr(state, name, None)
     nested = getattr(cls, "NESTED", {})
     for name in slots(cls):
         value = data[name]

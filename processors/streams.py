@@ -147,6 +147,7 @@ def kind(state: StreamState) -> str:
 
 def render(state: StreamState) -> dict[str, Any]:
     """The ``streams`` row without ``version``."""
+    v = e.values(state)
     terminal = e.first(state, *ENDED)
     timed_out = state.timed_out_at is not None
     ended_at = e.at(terminal) if terminal else (state.last_event_at if timed_out else None)
@@ -158,16 +159,16 @@ def render(state: StreamState) -> dict[str, Any]:
     return {
         "media_session_id": state.key,
         "incarnation": state.incarnation,
-        "node_id": e.field(state, "node_id", ""),
-        "app_key": e.field(state, "app_key", ""),
-        "session_id": e.field(state, "session_id", ""),
-        "name": e.field(state, "name", ""),
+        "node_id": v.get("node_id", ""),
+        "app_key": v.get("app_key", ""),
+        "session_id": v.get("session_id", ""),
+        "name": v.get("name", ""),
         "kind": kind(state),
-        "published": e.field(state, "published", kind(state) == "publish"),
-        "media_provider": e.field(state, "media_provider", ""),
-        "record": e.field(state, "record", False),
-        "has_audio": e.field(state, "has_audio", False),
-        "has_video": e.field(state, "has_video", False),
+        "published": v.get("published", kind(state) == "publish"),
+        "media_provider": v.get("media_provider", ""),
+        "record": v.get("record", False),
+        "has_audio": v.get("has_audio", False),
+        "has_video": v.get("has_video", False),
         "created_at": state.created_at,
         "started_at": started_at,
         "ended_at": ended_at,
@@ -179,5 +180,5 @@ def render(state: StreamState) -> dict[str, Any]:
         "keepalive_count": ka.count,
         "keepalive_max_gap_ms": ka.max_gap,
         "closed_by": "" if ended_at is None else ("event" if terminal else "timeout"),
-        "custom": e.field(state, "custom", ""),
+        "custom": v.get("custom", ""),
     }
