@@ -1,7 +1,9 @@
 """The spool drainer: re-publishes spooled envelopes in order, then hands back to direct sends.
 
-Runs while the bus is spooling. Each pass reads a batch from the committed
-position, sends it, waits for every ack, then commits the position (a failed
+Runs while the bus is spooling. Each pass reads up to ``BATCH`` envelopes from
+the committed position, packs them into batch records per topic partition (the
+bus's limits, spool order kept), sends them, waits for every ack, then commits
+the position (a failed
 pass is retried from the committed position: duplicates, never gaps). While
 Kafka keeps failing it probes with one record at a time and backs off. When a
 read finds nothing left and nothing pending, the bus switches to direct sends
@@ -14,7 +16,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from ingest.kafka_record import from_spool
+from ingest.kafka_batch import pack
+from ingest.kafka_record import Outgoing, batch_record, from_spool
 
 if TYPE_CHECKING:
     from ingest.kafka_bus import KafkaBus
@@ -81,16 +84,21 @@ class Drainer:
 
     async def _republish(self, payloads: list[bytes]) -> bool:
         bus = self.bus
+        envelopes: list[Outgoing] = []
+        for payload in payloads:
+            try:
+                envelopes.append(from_spool(bus.config.topic_prefix, payload))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.error("spooled record skipped, not an envelope: %r", exc)
+        items = ((item.topic, item.key, item.value) for item in envelopes)
+        batches = pack(items, bus.config.batch, bus.link.partition)
         deliveries: list[asyncio.Future[Any]] = []
         try:
-            for payload in payloads:
-                try:
-                    record = from_spool(bus.config.topic_prefix, payload)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    log.error("spooled record skipped, not an envelope: %r", exc)
-                    continue
+            for batch in batches:
+                record = batch_record(batch)
                 deliveries.append(await asyncio.wait_for(bus.link.send(record), SEND_TIMEOUT_S))
-                bus.stats.produced += 1
+                bus.stats.records += 1
+                bus.stats.produced += len(batch.values)
         except Exception as exc:
             bus.stats.producer_errors += 1
             log.warning("re-publishing spooled envelopes: send failed: %r", exc)
