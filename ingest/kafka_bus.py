@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class KafkaBusConfig:
     topic_prefix: str = "wcs."
-    ack_buffer: bool = False  # True: answer once queued in the producer
+    ack_buffer: bool = False  # True: answer once queued in the bus (see max_unsent)
     hook_budget_ms: int = 2000
     reject_when_full: bool = False  # spool full: answer 503 (True) or drop and answer 200
     close_timeout_s: float = 10.0
