@@ -2,7 +2,8 @@
 
 Envelopes of one topic partition are packed into batch records (``events.records``,
 ``ingest.kafka_batch``): a single sender task adds queued envelopes to the open
-batch of their partition and sends a batch once it is full or its linger is over.
+batch of their partition and sends a batch once it is full, its linger is over,
+or no record is in flight (nothing to wait for: while one is, envelopes collect).
 ``publish`` returns a future the hook awaits before answering WCS:
 - ``ack=broker``: done when the broker acknowledged the record holding the
   envelope; ``ack=buffer``: done once the envelope is queued in the bus (at once
@@ -72,6 +73,7 @@ class KafkaBus:
         self._batcher: Batcher[int] = Batcher(config.batch)
         self._wake = asyncio.Event()
         self._linger: asyncio.TimerHandle | None = None
+        self._in_flight = 0  # direct records sent and not yet acknowledged (or failed)
         self._seq = itertools.count()
         self._drainer = Drainer(self)
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,7 +127,9 @@ class KafkaBus:
             await self._wake.wait()
             self._wake.clear()
             await self._collect(loop.time())
-            for batch in self._batcher.due(loop.time()):
+            # nothing in flight: no reason to wait, send now; else the linger collects more
+            ready = self._batcher.drain() if not self._in_flight else self._batcher.due(loop.time())
+            for batch in ready:
                 await self._produce(batch)
             due = self._batcher.next_due()
             if due is not None and self._linger is None:
@@ -166,6 +170,7 @@ class KafkaBus:
             self._failed(f"send failed: {exc!r}")
             return
         self.stats.records += 1
+        self._in_flight += 1
         self.stats.produced += len(seqs)
         delivery.add_done_callback(partial(self._delivered, seqs))
         if self.config.ack_buffer:
@@ -175,6 +180,9 @@ class KafkaBus:
                     _answer(waiting)
 
     def _delivered(self, seqs: list[int], delivery: asyncio.Future[Any]) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._batcher.pending:
+            self._wake.set()
         error = None if delivery.cancelled() else delivery.exception()
         if delivery.cancelled() or error is not None:
             self.stats.producer_errors += 1

@@ -206,3 +206,21 @@ def test_linger_zero_still_groups_what_was_queued_together(tmp_path: Path, linge
     limits = BatchLimits(linger_s=linger_ms / 1000, max_envelopes=1000, max_bytes=1 << 19)
     bus = _run(tmp_path, scenario, batch=limits)
     assert bus.stats.records == 1
+
+
+def test_an_idle_producer_sends_at_once_and_a_busy_one_collects(tmp_path: Path) -> None:
+    limits = BatchLimits(linger_s=0.5, max_envelopes=1000, max_bytes=1 << 19)
+
+    async def scenario(bus: KafkaBus, link: MemoryLink) -> None:
+        bus.publish(_envelope("call-1", 0))
+        await _until(lambda: len(link.records) == 1, within_s=0.25)  # nothing in flight
+        for n in range(1, 6):
+            bus.publish(_envelope(f"call-{n}", n))
+        await asyncio.sleep(0.05)
+        assert len(link.records) == 1  # the first record is in flight: the others collect
+        link.deliveries[0].set_result(None)
+        await _until(lambda: len(link.records) > 1, within_s=0.25)  # acked: send what collected
+        assert sum(len(decode_batch(r.value)) for r in link.records) == 6
+
+    bus = _run(tmp_path, scenario, batch=limits)
+    assert bus.stats.records <= 1 + PARTITIONS
