@@ -36,8 +36,8 @@ KAFKA_SETTINGS = (
     "topic_partitions",
     "topic_replication",
     "create_topics",
-    "kafka_linger_ms",
 )
+BATCH_SETTINGS = ("kafka_batch_linger_ms", "kafka_batch_max_envelopes", "kafka_batch_max_bytes")
 INGEST_SETTINGS = (
     "host",
     "port",
@@ -54,6 +54,7 @@ INGEST_SETTINGS = (
     "spool_max_bytes",
     "spool_full",
     *KAFKA_SETTINGS,
+    *BATCH_SETTINGS,
 )
 WORKER_SETTINGS = (
     *STORE_SETTINGS,
@@ -65,6 +66,7 @@ WORKER_SETTINGS = (
     "alert_webhook_url",
     "alert_webhook_format",
     *KAFKA_SETTINGS,
+    "kafka_linger_ms",
 )
 
 
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
     )
-    settings_mod.add_flags(replay, STORE_SETTINGS + KAFKA_SETTINGS)
+    settings_mod.add_flags(replay, STORE_SETTINGS + KAFKA_SETTINGS + BATCH_SETTINGS)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema")
     settings_mod.add_flags(

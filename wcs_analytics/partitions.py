@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from events.envelope import Envelope, EnvelopeError, validate
+from events.envelope import EnvelopeError
+from events.records import split_batch
 from events.tables import Row
 from ingest.config import DEFAULT_REDACT_KEYS
 from ingest.redact import redact
@@ -43,18 +44,6 @@ log = logging.getLogger(__name__)
 
 DeadLetter = tuple[str, bytes]  # (reason, the dead-letter record: JSON, secrets removed)
 REDACT = frozenset(key.lower() for key in DEFAULT_REDACT_KEYS)
-
-
-def decode_record(value: bytes) -> list[Envelope]:
-    """The envelopes of one input record: ``{"v": 2, "envelopes": [...]}`` or one envelope
-    (``v`` 1). Raises EnvelopeError naming what is wrong."""
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise EnvelopeError(f"record is not JSON: {exc}") from None
-    if isinstance(obj, dict) and obj.get("v") == 2 and isinstance(obj.get("envelopes"), list):
-        return [validate(item) for item in obj["envelopes"]]
-    return [validate(obj)]
 
 
 @dataclass
@@ -148,10 +137,12 @@ class PartitionEngine:
             return
         part.applied = offset
         try:
-            envelopes = decode_record(value)
+            envelopes, bad = split_batch(value)
         except EnvelopeError as exc:
             self._dead(str(exc), name, offset, value)
             return
+        for problem, item in bad:
+            self._dead(problem, name, offset, orjson.dumps(item))
         runtime = part.runtime
         unknown = runtime.unknown_keys(envelopes)
         if unknown:

@@ -20,6 +20,10 @@ import orjson
 from ingest.config import IngestConfig
 from processors.config import ProcessorConfig
 
+# Kafka's default max.message.bytes is 1048588 and aiokafka's max_request_size 1048576:
+# a batch record value stays below both with room for its key, headers and framing.
+MAX_RECORD_BYTES: Final = 1_000_000
+
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the variable."""
@@ -55,6 +59,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
     return value
 
 
@@ -133,7 +144,20 @@ class Settings:
         "broker", str, "answer WCS after the broker acknowledged (broker) or once queued (buffer)"
     )
     hook_budget_ms: int = _setting(2000, _positive_int, "longest a hook waits for Kafka")
-    kafka_linger_ms: int = _setting(5, int, "producer batching delay")
+    kafka_linger_ms: int = _setting(
+        5, int, "worker producer batching delay (ingest uses --kafka-batch-linger-ms)"
+    )
+    kafka_batch_linger_ms: int = _setting(
+        5, _non_negative_int, "ingest/replay: ms a partition's batch record waits for envelopes"
+    )
+    kafka_batch_max_envelopes: int = _setting(
+        500, _positive_int, "ingest/replay: most envelopes in one Kafka record"
+    )
+    kafka_batch_max_bytes: int = _setting(
+        512 << 10,
+        _positive_int,
+        f"ingest/replay: largest Kafka record value in bytes (1024 to {MAX_RECORD_BYTES})",
+    )
     spool_max_bytes: int = _setting(1 << 30, _positive_int, "disk spool bound when Kafka is down")
     spool_full: str = _setting(
         "drop", str, "when the spool is full: drop (count, log, answer 200) or reject (answer 503)"
@@ -298,6 +322,7 @@ def _validate(settings: Settings) -> None:
             f"{_both('alert_webhook_format')}: {settings.alert_webhook_format!r} "
             "is not 'alertmanager' or 'json'"
         )
+    _validate_batches(settings)
     if settings.kafka is not None and not all(
         _is_host_port(part) for part in settings.kafka.split(",")
     ):
@@ -312,6 +337,19 @@ def _validate(settings: Settings) -> None:
 def _is_crash_point(text: str) -> bool:
     point, _, count = text.partition(":")
     return point in ("rows", "state") and count.isdigit() and int(count) > 0
+
+
+def _validate_batches(settings: Settings) -> None:
+    if not 1024 <= settings.kafka_batch_max_bytes <= MAX_RECORD_BYTES:
+        raise SettingsError(
+            f"{_both('kafka_batch_max_bytes')}: {settings.kafka_batch_max_bytes} is not between "
+            f"1024 and {MAX_RECORD_BYTES} (Kafka's default max.message.bytes is 1048588)"
+        )
+    if settings.kafka_batch_linger_ms * 2 > settings.hook_budget_ms:
+        raise SettingsError(
+            f"{_both('kafka_batch_linger_ms')}: {settings.kafka_batch_linger_ms} ms is more than "
+            f"half of {_both('hook_budget_ms')} ({settings.hook_budget_ms} ms)"
+        )
 
 
 def _is_host_port(text: str) -> bool:
