@@ -21,7 +21,6 @@ import faust
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
-TAKE_RECORDS = 1000  # batched records (each up to hundreds of envelopes) per take
 
 
 class Engine(Protocol):
@@ -113,6 +112,7 @@ def create_app(
     notify: Callable[[list[dict[str, Any]]], None] | None = None,
     take_within_s: float = 1.0,
     follow_wall: bool = True,
+    take_records: int = 1000,
 ) -> faust.App:
     """A Faust app over ``topics``; the engine is created when the worker starts."""
     app = faust.App(app_id, autodiscover=False, **options)
@@ -139,7 +139,7 @@ def create_app(
         eng = engine()
         flusher: Flusher = holder["flusher"]
         flusher.stream = stream
-        async for events in stream.noack_take(TAKE_RECORDS, within=take_within_s):
+        async for events in stream.noack_take(take_records, within=take_within_s):
             for event in events:
                 name = part_name(event.message.tp)
                 if name not in owned:

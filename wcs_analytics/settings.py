@@ -168,6 +168,9 @@ class Settings:
         str,
         "worker event clock: wall (advances while input is quiet) or events (replay-exact)",
     )
+    worker_take_records: int = _setting(
+        1000, _positive_int, "worker: input records taken at a time (then flushed when due)"
+    )
     crash_after: str = _setting(
         "",
         str,

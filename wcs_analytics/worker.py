@@ -81,6 +81,7 @@ def build_app(settings: Settings, follow_wall: bool | None = None) -> faust.App:
         webhook.send if webhook is not None else None,
         take_within_s=settings.batch_interval_ms / 1000,
         follow_wall=wall,
+        take_records=settings.worker_take_records,
     )
     app.wcs_settings = settings  # type: ignore[attr-defined]
     return app

@@ -19,6 +19,10 @@ pytestmark = pytest.mark.integration
 __all__ = ["embedded_result"]
 
 GROUP = "wcs-analytics"
+# small records and takes, small flushes: a worker far from done for a while (so the kills
+# below land mid-stream) and many flushes
+SLOW = {"WCS_WORKER_TAKE_RECORDS": "5", "WCS_BATCH_ROWS": "300"}
+PER_RECORD = 10
 
 
 def _wait_for_log(path: Path, text: str, timeout: float) -> None:
@@ -46,7 +50,8 @@ def _lag(bootstrap: str, prefix: str) -> int:
 def _restart_and_compare(
     env: dict[str, str], log: Path, bootstrap: str, prefix: str, embedded: kh.Embedded, dsn: str
 ) -> str:
-    second = kh.start_worker(env, log)
+    fast = env | {"WCS_WORKER_TAKE_RECORDS": "1000", "WCS_BATCH_ROWS": "100000"}
+    second = kh.start_worker(fast, log)
     try:
         kh.wait_caught_up(bootstrap, prefix, timeout=120)
     finally:
@@ -60,8 +65,10 @@ def test_sigkill_mid_stream_then_restart(
 ) -> None:
     """Killed once it processed a quarter of the input: nothing lost, nothing counted twice.
     The restart skips what the stored state already applied."""
-    total = kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
-    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4)
+    total = kh.publish_file(
+        kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4, per_record=PER_RECORD
+    )
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4) | SLOW
     log = tmp_path / "worker.log"
     first = kh.start_worker(env, log)
     try:
@@ -84,15 +91,17 @@ def test_crash_between_insert_and_commit(
     embedded_result: kh.Embedded,
     tmp_path: Path,
 ) -> None:
-    """The worker dies (exit 137, like SIGKILL) right after the 2nd flush inserted its rows
+    """The worker dies (exit 137, like SIGKILL) right after the 3rd flush inserted its rows
     but not its state (``rows``), or its state but before the offsets were committed
     (``state``); the restart redoes exactly what is missing."""
-    kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
-    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4)
+    kh.publish_file(
+        kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4, per_record=PER_RECORD
+    )
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4) | SLOW
     log = tmp_path / "worker.log"
-    first = kh.start_worker(env | {"WCS_CRASH_AFTER": f"{point}:2"}, log)
+    first = kh.start_worker(env | {"WCS_CRASH_AFTER": f"{point}:3"}, log)
     assert first.wait(120) == 137, kh.tail(log)
-    assert f"crash test: exiting after the {point} of flush 2" in kh.tail(log, 10**7)
+    assert f"crash test: exiting after the {point} of flush 3" in kh.tail(log, 10**7)
     before = len(kh.tail(log, 10**7))
     text = _restart_and_compare(
         env, log, kafka_bootstrap, topic_prefix, embedded_result, kh.dsn_of(tmp_path)
@@ -106,11 +115,13 @@ def test_sigterm_far_behind_exits_in_time(
 ) -> None:
     """SIGTERM while far behind: exits 0 within 30 s, flushing what it processed; the next
     worker finishes the rest and the tables are right."""
-    total = kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
-    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4)
+    total = kh.publish_file(
+        kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4, per_record=PER_RECORD
+    )
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4) | SLOW
     log = tmp_path / "worker.log"
     first = kh.start_worker(env, log)
-    _wait_for_progress(log, min(2000, total // 10), timeout=120)
+    _wait_for_progress(log, total // 10, timeout=120)
     started = time.monotonic()
     assert kh.stop_worker(first, timeout=30) == 0, kh.tail(log)
     assert time.monotonic() - started < 30
