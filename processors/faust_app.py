@@ -73,6 +73,7 @@ class Flusher:
             self.engine.flush(windows=windows)
             self.inflight, self.unacked = self.unacked, []
             self.flushes += 1
+            log.info("flush %d: %s", self.flushes, self.engine.progress_line())
 
     async def _ack_settled(self) -> None:
         """Without more input: ack the flush once written, and records that left nothing to
@@ -158,10 +159,6 @@ def create_app(
             eng = holder["engine"]
             eng.tick()
             await holder["flusher"].flush()
-            line = eng.progress_line()
-            if line != holder.get("logged"):
-                holder["logged"] = line
-                log.info("%s", line)
 
     if leader_factory is not None:
 
