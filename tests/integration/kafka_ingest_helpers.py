@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -134,6 +135,21 @@ def kcat_records(bootstrap: str, topic: str) -> list[Record]:
             Record(topic, message["partition"], message["offset"], key, pairs, envelopes)
         )
     return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+def kcat_json(bootstrap: str, topic: str) -> list[tuple[int, int, Any]]:
+    """(partition, offset, value decoded as JSON) of every record of a plain JSON topic (the
+    dead letter, the alerts)."""
+    if shutil.which("kcat") is None:
+        pytest.fail("kcat not found: apt-get install -y kcat", pytrace=False)
+    done = subprocess.run(
+        ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    found = [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return sorted((m["partition"], m["offset"], orjson.loads(m["payload"])) for m in found)
 
 
 def kcat_envelopes(bootstrap: str, topics: list[str]) -> list[Envelope]:

@@ -11,7 +11,7 @@ import pytest
 from events.topics import dead_letter_topic, family_topic
 from tests.integration import kafka_helpers as kh
 from tests.integration.kafka_helpers import embedded_result
-from tests.integration.kafka_ingest_helpers import kcat_records
+from tests.integration.kafka_ingest_helpers import kcat_json
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ def test_worker_equals_embedded_replay(
     assert "partitions flushed: True" in (tmp_path / "worker.log").read_text()
     # bad records on an input topic: dead-lettered with the reason and where they came from,
     # nothing else changed
-    dead = kcat_records(kafka_bootstrap, dead_letter_topic(topic_prefix))
+    dead = kcat_json(kafka_bootstrap, dead_letter_topic(topic_prefix))
     reasons = sorted(str(value["reason"]) for _, _, value in dead)
     assert len(reasons) == 2 and all(
         r.startswith(want) for r, want in zip(reasons, sorted(bad.values()), strict=True)
