@@ -114,6 +114,7 @@ def create_app(
     take_within_s: float = 1.0,
     follow_wall: bool = True,
     take_records: int = 1000,
+    on_shutdown: Callable[[], None] | None = None,
 ) -> faust.App:
     """A Faust app over ``topics``; the engine is created when the worker starts."""
     app = faust.App(app_id, autodiscover=False, **options)
@@ -191,6 +192,8 @@ def create_app(
         log.info("shutdown: %d partitions flushed: %s", len(eng.parts), done)
         if leader_factory is not None and app.is_leader():
             await _leader_step(holder, leader_factory, alert_topic, notify, final=True)
+        if on_shutdown is not None:
+            await asyncio.to_thread(on_shutdown)  # e.g. the webhook queue drains
 
     hooks: Any = app  # mode's signal typing rejects plain handlers
     hooks.on_partitions_assigned.connect(on_assigned, weak=False)

@@ -82,6 +82,7 @@ def build_app(settings: Settings, follow_wall: bool | None = None) -> faust.App:
         take_within_s=settings.batch_interval_ms / 1000,
         follow_wall=wall,
         take_records=settings.worker_take_records,
+        on_shutdown=webhook.close if webhook is not None else None,
     )
     app.wcs_settings = settings  # type: ignore[attr-defined]
     return app
