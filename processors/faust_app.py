@@ -35,6 +35,7 @@ class Engine(Protocol):
     def feed(self, name: str, offset: int, value: bytes) -> None: ...
     def tick(self) -> None: ...
     def progress_line(self) -> str: ...
+    def freshness_line(self, force: bool = False) -> str | None: ...
     def advance_all(self) -> None: ...
     def due(self) -> bool: ...
     def nothing_pending(self) -> bool: ...
@@ -160,6 +161,9 @@ def create_app(
             eng = holder["engine"]
             eng.tick()
             await holder["flusher"].flush()
+            line = eng.freshness_line()
+            if line is not None:
+                log.info("%s", line)
 
     if leader_factory is not None:
 
@@ -190,6 +194,9 @@ def create_app(
         await flusher.flush(force=True)
         done = await flusher.settle(25.0)
         log.info("shutdown: %d partitions flushed: %s", len(eng.parts), done)
+        line = eng.freshness_line(force=True)
+        if line is not None:
+            log.info("%s", line)
         if leader_factory is not None and app.is_leader():
             await _leader_step(holder, leader_factory, alert_topic, notify, final=True)
         if on_shutdown is not None:

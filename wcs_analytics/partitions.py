@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from ingest.redact import redact
 from processors.clock import EventClock, wall_ms
 from processors.families import family
 from processors.runtime import PartitionRuntime
-from sinks import window_totals
+from sinks import freshness, window_totals
 from sinks.client import connect
 from sinks.insert_thread import InsertThread
 from sinks.migrations import migrate
@@ -42,6 +43,7 @@ from wcs_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
 
+FRESHNESS_LOG_S = 10.0
 DeadLetter = tuple[str, bytes]  # (reason, the dead-letter record: JSON, secrets removed)
 REDACT = frozenset(key.lower() for key in DEFAULT_REDACT_KEYS)
 
@@ -84,6 +86,7 @@ class PartitionEngine:
         self._reader = connect(settings.dsn, settings.database)
         self.inserts = InsertThread(self.writer)
         self.flushes = 0
+        self._fresh_at, self._fresh_counts = time.monotonic(), list[int]()
         self._crash = _crash_point(settings.crash_after)
         if self._crash[0] == "rows":
             self.writer.before_state = lambda: self._maybe_crash("rows")
@@ -209,6 +212,22 @@ class PartitionEngine:
         """No rows waiting and no partition changed since the last flush."""
         changed = any(part.runtime.changed for part in self.parts.values())
         return self.writer.pending == 0 and not changed
+
+    def freshness_line(self, force: bool = False) -> str | None:
+        """Every ``FRESHNESS_LOG_S`` with new ``events`` rows: hook received -> row inserted
+        for the rows inserted since the last line, plus the cumulative bucket counts
+        (sinks/freshness.py), as ``freshness {...}``; None when not due."""
+        now = time.monotonic()
+        if not force and now - self._fresh_at < FRESHNESS_LOG_S:
+            return None
+        counts = list(self.writer.freshness.counts)
+        before = self._fresh_counts or [0] * len(counts)
+        delta = [a - b for a, b in zip(counts, before, strict=True)]
+        window, self._fresh_at, self._fresh_counts = now - self._fresh_at, now, counts
+        if not sum(delta):
+            return None
+        line = {"window_s": round(window, 1), **freshness.summary(delta), "counts": counts}
+        return "freshness " + orjson.dumps(line).decode()
 
     def progress_line(self) -> str:
         p = self.progress
