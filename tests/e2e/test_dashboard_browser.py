@@ -7,7 +7,6 @@ when WCS_REQUIRE_BROWSER=1 (CI). A screenshot is kept in artifacts/ (git-ignored
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.service import Service, cli
+from tests.external import unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -63,9 +63,7 @@ def _missing() -> str | None:
 def browser(tmp_path: Path) -> Iterator[Any]:
     reason = _missing()
     if reason:
-        if os.environ.get("WCS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser test required: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("browser", reason)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
 

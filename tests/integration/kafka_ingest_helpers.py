@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +16,8 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+
+from tests.external import tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,14 +96,17 @@ def metric(url: str, name: str) -> float:
     return float(found.group(1))
 
 
+def kcat() -> str:
+    """kcat's path; skips the test without it (fails when WCS_REQUIRE_KCAT=1, as in CI)."""
+    return tool("kcat", "apt-get install -y kcat")
+
+
 def kcat_records(
     bootstrap: str, topic: str
 ) -> list[tuple[bytes, dict[str, bytes], dict[str, object]]]:
     """Every record of ``topic`` as (key, headers, decoded value), in partition-offset order."""
-    if shutil.which("kcat") is None:
-        pytest.fail("kcat not found: apt-get install -y kcat", pytrace=False)
     done = subprocess.run(
-        ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        [kcat(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
         capture_output=True,
         timeout=60,
         check=True,

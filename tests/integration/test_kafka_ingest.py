@@ -53,7 +53,7 @@ def _post_all(url: str) -> None:
 
 
 def test_every_family_lands_in_its_topic(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     with ingest_process(kafka_bootstrap, topic_prefix, tmp_path / "data") as (url, process):
         _post_all(url)
@@ -80,7 +80,7 @@ def test_every_family_lands_in_its_topic(
 
 
 def test_ack_buffer_answers_and_delivers(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     flags = ("--ack", "buffer", "--kafka-linger-ms", "20")
     data = tmp_path / "data"
