@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         "query", help="run one SQL query (embedded: while the service is stopped)"
     )
     query.add_argument("sql")
-    query.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
+    query.add_argument(
+        "--format", choices=("tsv", "jsonl"), default="tsv", help="output (default: %(default)s)"
+    )
     settings_mod.add_flags(query, ("data_dir", "clickhouse", "database", "log_level"))
 
     export = sub.add_parser("export", help="billing, CDR and SDR exports")
@@ -155,13 +157,24 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _query(settings: Settings, args: argparse.Namespace) -> int:
+    """1 with one line on stderr when the database refuses the query (no traceback)."""
     import orjson
+    from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from sinks.client import connect
+    from sinks.errors import SinkError
 
-    client = connect(settings.dsn, settings.database)
     try:
-        result = client.query(args.sql)
+        client = connect(settings.dsn, settings.database)
+    except SinkError as exc:
+        print(f"wcs-analytics query: {one_line(exc)}", file=sys.stderr)
+        return 1
+    try:
+        try:
+            result = client.query(args.sql)
+        except ClickHouseError as exc:
+            print(f"wcs-analytics query: {one_line(exc)}", file=sys.stderr)
+            return 1
         out = sys.stdout
         if args.format == "jsonl":
             for row in result.named_results():
@@ -173,6 +186,11 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         client.close()
     return 0
+
+
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (ClickHouse's carry the query and newlines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:

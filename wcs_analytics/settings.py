@@ -230,8 +230,18 @@ def add_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = N
                 dest=f"setting_{name}",
                 default=None,
                 metavar="VALUE",
-                help=f"{f.metadata['help']} [env {env_name(name)}]",
+                help=f"{f.metadata['help']}{_default_text(f)} [env {env_name(name)}]",
             )
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    """`` (default: X)`` for --help; nothing for unset optional values and secrets."""
+    value = f.default
+    if value is None or value == () or f.metadata.get("secret"):
+        return ""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f" (default: {value})".replace("%", "%%")
 
 
 def load(env: Mapping[str, str], args: argparse.Namespace | None = None) -> Settings:
