@@ -16,6 +16,7 @@ from typing import Any, Final, TypedDict
 import orjson
 
 from events.catalog import FAMILIES, Method, entity_key
+from events.jsonbody import loads
 
 VERSION: Final = 1
 
@@ -107,8 +108,9 @@ def validate(obj: Any) -> Envelope:
 
 
 def decode(raw: bytes | str) -> Envelope:
+    """The envelope in ``raw`` (integers beyond 64 bits kept exact); raises EnvelopeError."""
     try:
-        obj = orjson.loads(raw)
+        obj = loads(raw)
     except orjson.JSONDecodeError as exc:
         raise EnvelopeError(f"not JSON: {exc}") from None
     return validate(obj)

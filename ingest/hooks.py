@@ -20,6 +20,7 @@ import orjson
 from events.bus import Bus, BusRejected
 from events.catalog import Method, is_valid_name, resolve
 from events.envelope import make
+from events.jsonbody import loads
 from ingest.auth import UNAUTHORIZED, Authenticator, Headers
 from ingest.config import DEFAULT_REDACT_KEYS, IngestConfig
 from ingest.metrics import HookMetrics
@@ -80,7 +81,7 @@ class HookHandler:
             if refused is not None:
                 return self._refuse_auth(label, refused)
         try:
-            body = orjson.loads(raw)
+            body = loads(raw)
         except orjson.JSONDecodeError as exc:
             return self._refuse(label, "bad_json", 400, f"body is not valid JSON: {exc}")
         if type(body) is not dict:

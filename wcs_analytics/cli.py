@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
     )
-    settings_mod.add_flags(replay, STORE_SETTINGS + KAFKA_SETTINGS)
+    settings_mod.add_flags(replay, (*STORE_SETTINGS, *KAFKA_SETTINGS, "redact_keys"))
 
     migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema")
     settings_mod.add_flags(

@@ -14,12 +14,13 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from events.envelope import Envelope, EnvelopeError, decode
+from ingest.redact import envelope_redactor
 from processors.embedded import EventClock, feed, finish
 from wcs_analytics.alerting import Alerting
 from wcs_analytics.settings import Settings
@@ -58,8 +59,12 @@ class Progress:
         )
 
 
-def read_envelopes(path: Path, stats: ReplayStats, rejects: Path | None) -> Iterator[Envelope]:
-    """Valid envelopes of an NDJSON file, in file order; bad lines are logged and set aside."""
+def read_envelopes(
+    path: Path, stats: ReplayStats, rejects: Path | None, redact_keys: Iterable[str] = ()
+) -> Iterator[Envelope]:
+    """Valid envelopes of an NDJSON file, in file order, redacted as ingest does (the file may
+    be a raw capture); bad lines are logged and set aside."""
+    redact = envelope_redactor(redact_keys)
     progress = Progress(path.stat().st_size)
     rejects_file: BinaryIO | None = None
     done = 0
@@ -70,7 +75,7 @@ def read_envelopes(path: Path, stats: ReplayStats, rejects: Path | None) -> Iter
                 if not line.strip():
                     continue
                 try:
-                    envelope = decode(line)
+                    envelope = redact(decode(line))
                 except EnvelopeError as exc:
                     stats.rejected += 1
                     log.error("%s:%d: not replayed: %s", path, stats.lines, exc)
@@ -93,7 +98,7 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     started = time.monotonic()
     alerting = Alerting.create(store.settings, store.writer, clock.now)  # docs/alerts.md
     sink = alerting.sink
-    for envelope in read_envelopes(path, stats, rejects):
+    for envelope in read_envelopes(path, stats, rejects, store.settings.redact_keys):
         feed(store.pipeline, sink, clock, envelope)
         if sink.due():
             stats.rows_written += sink.flush()
@@ -109,6 +114,7 @@ def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None)
 
     stats = ReplayStats()
     started = time.monotonic()
-    asyncio.run(publish_envelopes(settings, read_envelopes(path, stats, rejects)))
+    envelopes = read_envelopes(path, stats, rejects, settings.redact_keys)
+    asyncio.run(publish_envelopes(settings, envelopes))
     stats.seconds = time.monotonic() - started
     return stats
