@@ -26,6 +26,7 @@ from ingest.kafka_link import ProducerLink
 from ingest.kafka_record import to_record
 from ingest.spool import DiskSpool
 from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.read_side import read_side
 from wcs_analytics.service import _Server, server_config
 from wcs_analytics.settings import Settings, SettingsError
 from wcs_analytics.topics import TopicsError, ensure_topics
@@ -73,7 +74,13 @@ async def serve(settings: Settings) -> None:
     def health() -> dict[str, Any]:
         return {"kafka_mode": bus.router.mode, "spool_bytes": bus.spool.bytes_used}
 
-    app = create_app(settings.ingest_config(), bus, extra_metrics=bus.metrics, health=health)
+    app = create_app(
+        settings.ingest_config(),
+        bus,
+        extra_metrics=bus.metrics,
+        health=health,
+        read_auth=read_side(settings),
+    )
     config = server_config(app, settings)
     log.info(
         "wcs-analytics ingest on http://%s:%d/wcs/{method} -> Kafka %s topics %s<family> (ack=%s)",

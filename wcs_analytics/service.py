@@ -22,8 +22,9 @@ from ingest.app import create_app
 from processors.embedded import EmbeddedRunner, EventClock
 from sinks import freshness
 from wcs_analytics.alerting import Alerting
-from wcs_analytics.api import ReadAccess, build_routers
+from wcs_analytics.api import ReadAccess, mount
 from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.read_side import read_side
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
 from wcs_analytics.store import Store
@@ -155,10 +156,13 @@ class Service:
             after_flush=self.store.maybe_checkpoint,
         )
         app = create_app(
-            settings.ingest_config(), self.bus, extra_metrics=self.metrics, health=self.health
+            settings.ingest_config(),
+            self.bus,
+            extra_metrics=self.metrics,
+            health=self.health,
+            read_auth=read_side(settings),
         )
-        for router in build_routers(self.read_access):
-            app.include_router(router)
+        mount(app, self.read_access, app.read_dependencies)
         config = server_config(app, settings)
         server = _Server(config)
         runner_task = asyncio.create_task(self.runner.run())

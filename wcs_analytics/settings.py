@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from ingest.config import IngestConfig
+from ingest.read_auth import ReadAuth
 from processors.config import ProcessorConfig
 
 
@@ -119,6 +120,20 @@ class Settings:
     )
     basic_user: str | None = _setting(None, _opt, "require HTTP Basic auth with this user")
     basic_password: Secret | None = _setting(None, _secret, "... and this password", secret=True)
+    read_token: Secret | None = _setting(
+        None,
+        _secret,
+        "bearer token for the read side: /dashboard, /api/*, /metrics, /docs (Grafana, Prometheus)",
+        secret=True,
+    )
+    read_user: str | None = _setting(None, _opt, "HTTP Basic user for the read side (browsers)")
+    read_password: Secret | None = _setting(None, _secret, "... and its password", secret=True)
+    read_open: bool = _setting(
+        False,
+        _bool,
+        "serve the read side without credentials although listening beyond loopback or with "
+        "hook auth on (else it answers 401)",
+    )
     rest_client_config: dict[str, Any] | None = _setting(
         None, _json_object, "restClientConfig object (JSON or @file) added to connect answers"
     )
@@ -199,6 +214,20 @@ class Settings:
             rest_client_config=self.rest_client_config,
         )
 
+    def read_auth(self, host: str | None = None) -> ReadAuth:
+        """The read side's credentials and whether they are required (listening on ``host``,
+        default ``--host``): beyond loopback or with any auth configured, unless read_open."""
+        basic = None
+        if self.read_user and self.read_password:
+            basic = (self.read_user, self.read_password.get())
+        return ReadAuth.decide(
+            self.host if host is None else host,
+            hook_auth=self.hmac_secret is not None or self.basic_user is not None,
+            token=self.read_token.get() if self.read_token else None,
+            basic=basic,
+            open_read=self.read_open,
+        )
+
     def processor_config(self) -> ProcessorConfig:
         return ProcessorConfig(
             keepalive_interval_ms=self.keepalive_interval_ms,
@@ -277,6 +306,15 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"{_both('database')}: {settings.database!r} is not an identifier")
     if bool(settings.basic_user) != bool(settings.basic_password):
         raise SettingsError(f"{_both('basic_user')} and {_both('basic_password')} go together")
+    if bool(settings.read_user) != bool(settings.read_password):
+        raise SettingsError(f"{_both('read_user')} and {_both('read_password')} go together")
+    if settings.read_user and ":" in settings.read_user:
+        raise SettingsError(f"{_both('read_user')}: a Basic user name cannot contain ':'")
+    if settings.read_open and (settings.read_token or settings.read_user):
+        raise SettingsError(
+            f"{_both('read_open')} contradicts {_both('read_token')} / {_both('read_user')}: "
+            "credentials are required once configured"
+        )
     if settings.ack not in ("broker", "buffer"):
         raise SettingsError(f"{_both('ack')}: {settings.ack!r} is not 'broker' or 'buffer'")
     if settings.worker_clock not in ("wall", "events"):

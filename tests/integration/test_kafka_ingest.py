@@ -97,3 +97,16 @@ def test_ack_buffer_answers_and_delivers(
     for call in range(5):
         statuses = [int(v["body"]["status"]) for k, _, v in records if k == f"call-{call}".encode()]
         assert statuses == list(range(call, 50, 5))  # per-key order
+
+
+def test_ingest_metrics_and_docs_need_read_credentials(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    flags = ("--read-token", "ingest-read-3141")
+    with ingest_process(kafka_bootstrap, topic_prefix, tmp_path / "data", *flags) as (url, _):
+        bearer = {"Authorization": "Bearer ingest-read-3141"}
+        for path in ("/metrics", "/openapi.json", "/docs"):
+            assert httpx.get(f"{url}{path}").status_code == 401, path
+            assert httpx.get(f"{url}{path}", headers=bearer).status_code == 200, path
+        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.post(f"{url}/wcs/connect", content=b"{}").status_code == 200
