@@ -17,7 +17,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from ingest.connections import ConnectionLimits
 from ingest.docs_routes import add_docs
+from ingest.http_guard import HttpGuard
 from ingest.read_auth import ReadAuth
 from ingest.read_auth import dependencies as read_auth_dependencies
 from sinks.errors import ConfigError
@@ -85,7 +87,9 @@ def main(args: argparse.Namespace) -> int:
             try:
                 log.info("dashboard on http://%s:%d/dashboard", args.host, args.port)
                 app = create_app(access, read_auth)
-                uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+                guard = HttpGuard.start(ConnectionLimits())  # header/body deadlines, the cap
+                http = guard.protocol_class()
+                uvicorn.run(app, host=args.host, port=args.port, access_log=False, http=http)
             finally:
                 access.close()
     except (ConfigError, SettingsError) as exc:

@@ -21,13 +21,15 @@ from typing import Any, TextIO
 from events.envelope import Envelope
 from events.topics import input_topics
 from ingest.app import create_app
+from ingest.http_guard import HttpGuard
 from ingest.kafka_bus import KafkaBus, KafkaBusConfig
 from ingest.kafka_link import ProducerLink
 from ingest.kafka_record import to_record
 from ingest.spool import DiskSpool
 from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.http_server import server_config
 from wcs_analytics.read_side import read_side
-from wcs_analytics.service import _Server, server_config
+from wcs_analytics.service import _Server
 from wcs_analytics.settings import Settings, SettingsError
 from wcs_analytics.topics import TopicsError, ensure_topics
 
@@ -74,14 +76,15 @@ async def serve(settings: Settings) -> None:
     def health() -> dict[str, Any]:
         return {"kafka_mode": bus.router.mode, "spool_bytes": bus.spool.bytes_used}
 
+    guard = HttpGuard.start(settings.connection_limits())
     app = create_app(
         settings.ingest_config(),
         bus,
-        extra_metrics=bus.metrics,
+        extra_metrics=lambda: bus.metrics() + guard.metrics(),
         health=health,
         read_auth=read_side(settings),
     )
-    config = server_config(app, settings)
+    config = server_config(app, settings, guard)
     log.info(
         "wcs-analytics ingest on http://%s:%d/wcs/{method} -> Kafka %s topics %s<family> (ack=%s)",
         settings.host,

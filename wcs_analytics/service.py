@@ -19,11 +19,13 @@ import uvicorn
 
 from events.bus import InMemoryBus
 from ingest.app import create_app
+from ingest.http_guard import HttpGuard
 from processors.embedded import EmbeddedRunner, EventClock
 from sinks import freshness
 from wcs_analytics.alerting import Alerting
 from wcs_analytics.api import ReadAccess, mount
 from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.http_server import server_config
 from wcs_analytics.read_side import read_side
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
@@ -55,20 +57,6 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def server_config(app: Any, settings: Settings) -> uvicorn.Config:
-    """uvicorn for the hook path: httptools, no access log (bodies and URLs stay out of logs)."""
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-    )
-
-
 SINK_COUNTERS = {  # ClickHouseWriter.stats key -> help text of wcs_sink_<key>_total
     "rows_written": "rows inserted into ClickHouse",
     "inserts": "INSERT statements sent to ClickHouse",
@@ -97,6 +85,7 @@ class Service:
         self.read_access = ReadAccess(settings.dsn, settings.database)
         # FAILED-spike alerting: wraps the writer (docs/alerts.md)
         self.alerting = Alerting.create(settings, self.store.writer, self.clock.now)
+        self.guard = HttpGuard.start(settings.connection_limits())
         self.started = time.monotonic()
 
     def metrics(self) -> str:
@@ -133,6 +122,7 @@ class Service:
             parts.append(_counter(f"wcs_sink_{key}_total", help_text, stats[key]))
         parts.append("\n".join(writer.freshness.render(freshness.NAME, freshness.HELP)) + "\n")
         parts.append(self.alerting.metrics())
+        parts.append(self.guard.metrics())
         return "".join(parts)
 
     def health(self) -> dict[str, Any]:
@@ -163,7 +153,7 @@ class Service:
             read_auth=read_side(settings),
         )
         mount(app, self.read_access, app.read_dependencies)
-        config = server_config(app, settings)
+        config = server_config(app, settings, self.guard)
         server = _Server(config)
         runner_task = asyncio.create_task(self.runner.run())
         log.info(

@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from ingest.config import IngestConfig
+from ingest.connections import ConnectionLimits
 from ingest.read_auth import ReadAuth
 from processors.config import ProcessorConfig
 
@@ -109,6 +110,24 @@ class Settings:
     batch_rows: int = _setting(5000, _positive_int, "flush to ClickHouse after this many rows")
     batch_interval_ms: int = _setting(1000, _positive_int, "... or after this many ms")
     max_body_bytes: int = _setting(1 << 20, _positive_int, "largest hook body accepted (413 above)")
+    max_connections: int = _setting(
+        10_000, _positive_int, "open HTTP connections at most (kept under the open-files limit)"
+    )
+    connection_reserve: int = _setting(
+        1_000,
+        _positive_int,
+        "connection slots kept for requests in progress: above the cap minus this, the oldest "
+        "idle or slow connections are closed",
+    )
+    header_timeout_ms: int = _setting(
+        10_000,
+        _positive_int,
+        "close a connection whose request headers are not complete this long after it "
+        "connected or got its previous answer",
+    )
+    body_timeout_ms: int = _setting(
+        15_000, _positive_int, "close a connection whose request body takes longer than this"
+    )
     redact_keys: tuple[str, ...] = _setting(
         (), _csv, "extra body keys to remove before storing (sipPassword, authToken, token always)"
     )
@@ -228,6 +247,14 @@ class Settings:
             open_read=self.read_open,
         )
 
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            max_connections=self.max_connections,
+            reserve=self.connection_reserve,
+            header_timeout_s=self.header_timeout_ms / 1000,
+            body_timeout_s=self.body_timeout_ms / 1000,
+        )
+
     def processor_config(self) -> ProcessorConfig:
         return ProcessorConfig(
             keepalive_interval_ms=self.keepalive_interval_ms,
@@ -314,6 +341,11 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             f"{_both('read_open')} contradicts {_both('read_token')} / {_both('read_user')}: "
             "credentials are required once configured"
+        )
+    if settings.connection_reserve >= settings.max_connections:
+        raise SettingsError(
+            f"{_both('connection_reserve')} must be below {_both('max_connections')} "
+            f"({settings.connection_reserve} >= {settings.max_connections})"
         )
     if settings.ack not in ("broker", "buffer"):
         raise SettingsError(f"{_both('ack')}: {settings.ack!r} is not 'broker' or 'buffer'")

@@ -1,122 +1,90 @@
-"""connections: connect/established/ended, registration side events, idle close."""
+"""The connection table: header/body deadlines, shedding oldest idle/slow first, busy exempt."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 import pytest
-from helpers.envs import (
-    CFG,
-    NODE,
-    SESSION,
-    assert_versions_increase,
-    connections,
-    fold,
-    last,
-    of,
-    unversioned,
+
+from ingest.connections import ConnectionLimits, ConnectionTable
+
+LIMITS = ConnectionLimits(max_connections=5, reserve=2, header_timeout_s=10, body_timeout_s=20)
+
+
+def table() -> ConnectionTable[str]:
+    return ConnectionTable(LIMITS)
+
+
+def test_header_deadline_counts_from_connect_and_from_each_answer() -> None:
+    t = table()
+    assert t.opened("a", 0) == [] and t.opened("b", 5) == []
+    assert t.expired(9.9) == []
+    assert t.expired(10) == [("a", "header_timeout")]
+    t.reading_body("b", 6)
+    t.busy("b")
+    assert t.expired(1000) == []  # a request being answered never times out here
+    t.waiting_headers("b", 1000)  # answered, kept alive
+    assert t.expired(1009) == [] and t.expired(1010) == [("b", "header_timeout")]
+    assert t.closed_by["header_timeout"] == 2 and len(t) == 0
+
+
+def test_body_deadline() -> None:
+    t = table()
+    t.opened("a", 0)
+    t.reading_body("a", 3)
+    assert t.expired(22.9) == [] and t.expired(23) == [("a", "body_timeout")]
+
+
+def test_above_cap_minus_reserve_the_oldest_waiting_are_shed() -> None:
+    t = table()
+    for n, name in enumerate("abc"):
+        assert t.opened(name, n) == []
+    t.reading_body("a", 3)  # a slow body, since 3: now younger than b and c
+    assert t.opened("d", 4) == [("b", "shed")]
+    assert t.opened("e", 5) == [("c", "shed")]
+    assert t.opened("f", 6) == [("a", "shed")]
+    assert len(t) == 3 and t.closed_by["shed"] == 3
+
+
+def test_busy_connections_are_never_shed_and_the_cap_refuses_the_newcomer() -> None:
+    t = table()
+    for n, name in enumerate("abcde"):
+        t.opened(name, n)
+        t.busy(name)
+    assert len(t) == 5
+    assert t.opened("f", 10) == [("f", "refused")]  # nothing to shed, cap reached
+    t.closed("a")
+    assert t.opened("g", 11) == []  # within the cap again (the reserve is for busy ones)
+    assert t.opened("h", 12) == [("g", "shed")]  # the older waiting one makes room
+
+
+def test_newcomer_survives_a_flood_of_slow_connections() -> None:
+    t = table()
+    for n in range(100):
+        t.opened(f"slow-{n}", n)
+    t.opened("wcs", 100)
+    t.reading_body("wcs", 100.001)
+    t.busy("wcs")
+    for n in range(100, 200):
+        t.opened(f"slow-{n}", n + 1)
+    assert len(t) == 3  # max - reserve
+    assert t.closed_by["shed"] == 98 + 100
+    t.waiting_headers("wcs", 300)
+    assert t.expired(305) == [(f"slow-{n}", "header_timeout") for n in (198, 199)]
+
+
+def test_events_for_forgotten_connections_are_ignored() -> None:
+    t = table()
+    t.opened("a", 0)
+    assert t.expired(10) == [("a", "header_timeout")]
+    t.busy("a")  # the protocol reports late: no resurrection
+    t.waiting_headers("a", 11)
+    t.closed("a")
+    assert len(t) == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_connections": 5, "reserve": 5}, {"reserve": -1}, {"header_timeout_s": 0}],
 )
-
-from processors import connections as mod
-
-E = connections()
-CSE = "ConnectionStatusEvent"
-REG = "RegistrationStatusEvent"
-CLIENT = {"clientVersion": "2.0.1", "clientOSVersion": "Linux", "clientBrowserVersion": "FF 120"}
-NORMAL = [
-    E("connect", 1000, sipLogin="1001", custom={"token": "x"}, **CLIENT),
-    E(CSE, 1100, "ESTABLISHED"),
-    E(CSE, 61_100, "DISCONNECTED", info="Normal disconnect"),
-]
-NORMAL_ROW = {
-    "node_id": NODE,
-    "session_id": SESSION,
-    "app_key": "defaultApp",
-    "sip_login": "1001",
-    "client_version": "2.0.1",
-    "client_os_version": "Linux",
-    "client_browser_version": "FF 120",
-    "created_at": 1000,
-    "connected_at": 1000,
-    "established_at": 1100,
-    "ended_at": 61_100,
-    "duration_ms": 60_000,
-    "status": "DISCONNECTED",
-    "final_status": "DISCONNECTED",
-    "info": "Normal disconnect",
-    "registration_status": "",
-    "closed_by": "event",
-    "custom": '{"token":"x"}',
-}
-
-CASES: list[tuple[str, list[Any], dict[str, Any]]] = [
-    ("normal", NORMAL, NORMAL_ROW),
-    ("reordered with duplicates", [NORMAL[2], NORMAL[1], NORMAL[2], NORMAL[0]], NORMAL_ROW),
-    (
-        "failed before established: duration from connect",
-        [E("connect", 1000), E(CSE, 1500, "FAILED", info="Session does not exist")],
-        {"duration_ms": 500, "final_status": "FAILED", "established_at": None},
-    ),
-    (
-        "no connect hook: duration from established",
-        [E(CSE, 1100, "ESTABLISHED"), E(CSE, 900, "PENDING"), E(CSE, 2100, "FAILED")],
-        {"connected_at": None, "duration_ms": 1000, "created_at": 900},
-    ),
-    (
-        "only an end: duration zero",
-        [E(CSE, 1000, "DISCONNECTED")],
-        {"duration_ms": 0, "closed_by": "event"},
-    ),
-    (
-        "missing end stays open",
-        NORMAL[:2],
-        {"ended_at": None, "duration_ms": None, "final_status": "", "closed_by": ""},
-    ),
-    (
-        "registration is latest by time and never ends the session",
-        [
-            E(CSE, 1000, "ESTABLISHED"),
-            E(REG, 3000, "FAILED", info="bad password"),
-            E(REG, 2000, "REGISTERED"),
-        ],
-        {"registration_status": "FAILED", "status": "ESTABLISHED", "ended_at": None, "info": ""},
-    ),
-    (
-        "retried established after the end",
-        [E(CSE, 1000, "ESTABLISHED"), E(CSE, 2000, "DISCONNECTED"), E(CSE, 2200, "ESTABLISHED")],
-        {"status": "DISCONNECTED", "ended_at": 2000, "last_event_at": 2200},
-    ),
-]
-
-
-@pytest.mark.parametrize(("events", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_connection_row(events: list[Any], expected: dict[str, Any]) -> None:
-    state, rows = fold(mod.step, events)
-    row = last(rows, "connections")
-    assert {k: row[k] for k in expected} == expected
-    assert unversioned(row) == mod.render(state)
-    assert_versions_increase(of(rows, "connections"))
-
-
-def test_registration_statuses_count_for_the_connection() -> None:
-    state, _ = fold(mod.step, [E(CSE, 1000, "ESTABLISHED"), E(REG, 2000, "FAILED")])
-    assert state.statuses == {"ESTABLISHED", "FAILED"}
-    assert "FAILED" not in state.core.firsts
-
-
-def test_idle_timeout() -> None:
-    state, rows = fold(mod.step, NORMAL[:2])
-    due = 1100 + CFG.connection_idle_timeout_ms
-    assert mod.deadline(state, CFG) == due
-    assert mod.expire(state, due - 1, CFG) == (state, [])
-    closed, out = mod.expire(state, due, CFG)
-    row = last(out, "connections")
-    assert (row["closed_by"], row["ended_at"], row["duration_ms"]) == ("timeout", 1100, 0)
-    assert row["version"] == last(rows, "connections")["version"] + 1
-    assert mod.deadline(closed, CFG) is None
-
-
-def test_state_round_trips_through_json() -> None:
-    state, _ = fold(mod.step, [*NORMAL, E(REG, 5000, "REGISTERED")])
-    assert mod.ConnectionState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
+def test_bad_limits(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        ConnectionLimits(**kwargs)  # type: ignore[arg-type]
