@@ -20,6 +20,7 @@ from events.envelope import IdSource
 from ingest import docs
 from ingest.config import IngestConfig
 from ingest.docs_routes import add_docs
+from ingest.drops import DropLog
 from ingest.endpoint import HookEndpoint, extra_headers, hook_method
 from ingest.hooks import HookHandler
 from ingest.metrics import CONTENT_TYPE, HookMetrics
@@ -65,6 +66,7 @@ def create_app(
     extra_metrics: Callable[[], str] | None = None,
     health: Callable[[], dict[str, Any]] | None = None,
     read_auth: ReadAuth | None = None,
+    drops: DropLog | None = None,
 ) -> IngestApp:
     """The ingest app; the caller runs it (uvicorn) and owns the bus consumer.
 
@@ -74,9 +76,12 @@ def create_app(
     returns fields merged into (and able to override) /health's ``{"status": "ok"}``.
     ``read_auth`` guards /metrics and the docs (default: open); mount read routers with
     ``app.read_dependencies`` so they are guarded the same way. /health stays open.
+    ``drops`` counts envelopes not kept (the bus's overflow shares it); /metrics shows it and
+    /health says ``degraded`` while losses are recent.
     """
     metrics = HookMetrics()
-    handler = HookHandler(config, bus, metrics, now_ms, ids or IdSource())
+    drops = drops if drops is not None else DropLog()
+    handler = HookHandler(config, bus, metrics, now_ms, ids or IdSource(), drops)
     hooks = HookEndpoint(handler, metrics)
     app = IngestApp(
         hooks,
@@ -108,7 +113,7 @@ def create_app(
 
     @app.get("/health")
     async def get_health() -> Response:
-        fields = {"status": "ok", **(health() if health is not None else {})}
+        fields = {"status": "ok", **drops.health(), **(health() if health is not None else {})}
         return Response(orjson.dumps(fields), media_type="application/json")
 
     @app.get(
@@ -118,7 +123,7 @@ def create_app(
         responses=METRICS_RESPONSES,
     )
     async def get_metrics() -> Response:
-        text = metrics.render(bus.depth())
+        text = metrics.render(bus.depth()) + drops.metrics()
         if extra_metrics is not None:
             extra = extra_metrics()
             text += extra if not extra or extra.endswith("\n") else extra + "\n"

@@ -83,6 +83,7 @@ async def serve(settings: Settings) -> None:
         extra_metrics=lambda: bus.metrics() + guard.metrics(),
         health=health,
         read_auth=read_side(settings),
+        drops=bus.drops,
     )
     config = server_config(app, settings, guard)
     log.info(

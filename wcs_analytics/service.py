@@ -19,6 +19,7 @@ import uvicorn
 
 from events.bus import InMemoryBus
 from ingest.app import create_app
+from ingest.drops import DropLog
 from ingest.http_guard import HttpGuard
 from processors.embedded import EmbeddedRunner, EventClock
 from sinks import freshness
@@ -78,7 +79,9 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings)
-        self.spool = OverflowSpool(settings.data_dir / "spool")
+        self.drops = DropLog()  # envelopes not kept: /metrics, /health, one log line per interval
+        reject = settings.spool_full == "reject"
+        self.spool = OverflowSpool(settings.data_dir / "spool", self.drops, reject)
         self.bus = InMemoryBus(settings.queue_size, self.spool.append)
         self.clock = EventClock(follow_wall=True)
         self.runner: EmbeddedRunner | None = None
@@ -93,8 +96,14 @@ class Service:
         parts = [
             _counter(
                 "wcs_bus_overflow_total",
-                "envelopes spooled because the bus was full",
+                "envelopes that found the bus full (then spooled, or not kept: "
+                "wcs_envelopes_dropped_total / wcs_envelopes_rejected_total)",
                 self.bus.overflowed,
+            ),
+            _counter(
+                "wcs_overflow_spooled_total",
+                "envelopes written to the overflow spool (replayed on the next start)",
+                self.spool.written,
             ),
             _gauge(
                 "wcs_open_entities",
@@ -151,6 +160,7 @@ class Service:
             extra_metrics=self.metrics,
             health=self.health,
             read_auth=read_side(settings),
+            drops=self.drops,
         )
         mount(app, self.read_access, app.read_dependencies)
         config = server_config(app, settings, self.guard)

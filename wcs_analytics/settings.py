@@ -170,7 +170,10 @@ class Settings:
     kafka_linger_ms: int = _setting(5, int, "producer batching delay")
     spool_max_bytes: int = _setting(1 << 30, _positive_int, "disk spool bound when Kafka is down")
     spool_full: str = _setting(
-        "drop", str, "when the spool is full: drop (count, log, answer 200) or reject (answer 503)"
+        "drop",
+        str,
+        "when an envelope cannot be kept (spool full or unwritable): drop (answer 200, count, "
+        "log) or reject (answer 503; see docs/production.md for what WCS does then)",
     )
     consumer_group: str = _setting("wcs-analytics", str, "Kafka consumer group of the workers")
     worker_clock: str = _setting(
