@@ -17,6 +17,7 @@ import msgspec
 import orjson
 
 from events.catalog import FAMILIES, Method, entity_key
+from events.jsonbody import loads
 
 VERSION: Final = 1
 
@@ -108,8 +109,9 @@ def validate(obj: Any) -> Envelope:
 
 
 def decode(raw: bytes | str) -> Envelope:
+    """The envelope in ``raw`` (integers beyond 64 bits kept exact); raises EnvelopeError."""
     try:
-        obj = orjson.loads(raw)
+        obj = loads(raw)
     except orjson.JSONDecodeError as exc:
         raise EnvelopeError(f"not JSON: {exc}") from None
     return validate(obj)

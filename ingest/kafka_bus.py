@@ -15,8 +15,10 @@ or no record is in flight (nothing to wait for: while one is, envelopes collect)
   every envelope goes to the spool (per-key order) until the drainer has
   re-published the spool and caught up. A record whose ack came late may
   therefore reach Kafka twice: at-least-once, downstream is idempotent.
-- The future never fails, except with ``BusRejected`` when the spool is full and
-  the policy is ``reject`` (``drop``: counted, logged, answered as accepted).
+- The future never fails, except with ``BusRejected`` when the spool is full or cannot
+  be written and the policy is ``reject`` (``drop``: answered as accepted); either way the
+  envelope is counted in ``drops`` (``ingest.drops``: /metrics, /health, one log line per
+  interval).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from events.bus import BusRejected
 from events.envelope import Envelope
 from ingest import kafka_metrics
+from ingest.drops import DropLog
 from ingest.kafka_batch import Batch, Batcher
 from ingest.kafka_drain import Drainer
 from ingest.kafka_link import Link
@@ -59,8 +62,15 @@ class _Waiting:
 class KafkaBus:
     """Call ``start`` before the first ``publish`` and ``close`` after the last (one loop)."""
 
-    def __init__(self, link: Link, spool: DiskSpool, config: KafkaBusConfig) -> None:
+    def __init__(
+        self,
+        link: Link,
+        spool: DiskSpool,
+        config: KafkaBusConfig,
+        drops: DropLog | None = None,
+    ) -> None:
         self.link, self.spool, self.config = link, spool, config
+        self.drops = drops if drops is not None else DropLog()
         self.stats = KafkaStats()
         self.router = Router()
         self._ack_wait = ack_wait_s(config.hook_budget_ms)
@@ -73,7 +83,6 @@ class KafkaBus:
         self._seq = itertools.count()
         self._drainer = Drainer(self)
         self._tasks: list[asyncio.Task[None]] = []
-        self._full_logged = 0
 
     async def start(self) -> None:
         """Open the spool, connect (Kafka away: start spooling), start the sender and drainer."""
@@ -234,13 +243,13 @@ class KafkaBus:
 
     def _spool_full(self, answer: asyncio.Future[None] | None, error: SpoolFull) -> None:
         self.stats.spool_full += 1
-        if self.stats.spool_full >= self._full_logged * 2:  # 1, 2, 4, 8...: visible, not a flood
-            self._full_logged = self.stats.spool_full
-            action = "rejected (503)" if self.config.reject_when_full else "dropped"
-            log.error("%s; %d envelopes %s so far", error, self.stats.spool_full, action)
-        if answer is None or answer.done():  # answered already: counted as dropped
+        # ack=buffer: WCS already got its 200 (no answer waits, or it is done): it is lost
+        answered = answer is None or answer.done()
+        reject = self.config.reject_when_full and not answered
+        self.drops.note(error.reason, str(error), rejected=reject)
+        if answer is None or answered:
             return
-        if self.config.reject_when_full:
+        if reject:
             answer.set_exception(BusRejected(str(error)))
         else:
             answer.set_result(None)

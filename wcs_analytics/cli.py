@@ -48,6 +48,10 @@ INGEST_SETTINGS = (
     "hmac_secret",
     "basic_user",
     "basic_password",
+    "read_token",
+    "read_user",
+    "read_password",
+    "read_open",
     "rest_client_config",
     "ack",
     "hook_budget_ms",
@@ -91,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
     )
-    settings_mod.add_flags(replay, STORE_SETTINGS + KAFKA_SETTINGS + BATCH_SETTINGS)
+    settings_mod.add_flags(
+        replay, (*STORE_SETTINGS, *KAFKA_SETTINGS, *BATCH_SETTINGS, "redact_keys")
+    )
 
     migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema")
     settings_mod.add_flags(
@@ -102,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "query", help="run one SQL query (embedded: while the service is stopped)"
     )
     query.add_argument("sql")
-    query.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
+    query.add_argument(
+        "--format", choices=("tsv", "jsonl"), default="tsv", help="output (default: %(default)s)"
+    )
     settings_mod.add_flags(query, ("data_dir", "clickhouse", "database", "log_level"))
 
     export = sub.add_parser("export", help="billing, CDR and SDR exports")
@@ -163,16 +171,35 @@ QUERY_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
 
 
 def _query(settings: Settings, args: argparse.Namespace) -> int:
-    from sinks.client import connect
+    """1 with one line on stderr when the database refuses the query (no traceback)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
 
-    client = connect(settings.dsn, settings.database)
+    from sinks.client import connect
+    from sinks.errors import SinkError
+
     try:
-        out = client.raw_query(args.sql, fmt=QUERY_FORMATS[args.format], settings=QUERY_SETTINGS)
+        client = connect(settings.dsn, settings.database)
+    except SinkError as exc:
+        print(f"wcs-analytics query: {one_line(exc)}", file=sys.stderr)
+        return 1
+    try:
+        try:
+            out = client.raw_query(
+                args.sql, fmt=QUERY_FORMATS[args.format], settings=QUERY_SETTINGS
+            )
+        except ClickHouseError as exc:
+            print(f"wcs-analytics query: {one_line(exc)}", file=sys.stderr)
+            return 1
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
     finally:
         client.close()
     return 0
+
+
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (ClickHouse's carry the query and newlines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,13 +21,16 @@ from typing import Any, TextIO
 from events.envelope import Envelope
 from events.topics import input_topics
 from ingest.app import create_app
+from ingest.http_guard import HttpGuard
 from ingest.kafka_batch import Batch, Batcher, BatchLimits
 from ingest.kafka_bus import KafkaBus
 from ingest.kafka_link import ProducerLink
 from ingest.kafka_record import KafkaBusConfig, batch_record, outgoing
 from ingest.spool import DiskSpool
 from wcs_analytics.datadir import DataDirLock
-from wcs_analytics.service import _Server, server_config
+from wcs_analytics.http_server import server_config
+from wcs_analytics.read_side import read_side
+from wcs_analytics.service import _Server
 from wcs_analytics.settings import Settings, SettingsError
 from wcs_analytics.topics import TopicsError, ensure_topics
 
@@ -81,8 +84,16 @@ async def serve(settings: Settings) -> None:
     def health() -> dict[str, Any]:
         return {"kafka_mode": bus.router.mode, "spool_bytes": bus.spool.bytes_used}
 
-    app = create_app(settings.ingest_config(), bus, extra_metrics=bus.metrics, health=health)
-    config = server_config(app, settings)
+    guard = HttpGuard.start(settings.connection_limits())
+    app = create_app(
+        settings.ingest_config(),
+        bus,
+        extra_metrics=lambda: bus.metrics() + guard.metrics(),
+        health=health,
+        read_auth=read_side(settings),
+        drops=bus.drops,
+    )
+    config = server_config(app, settings, guard)
     log.info(
         "wcs-analytics ingest on http://%s:%d/wcs/{method} -> Kafka %s topics %s<family> (ack=%s)",
         settings.host,

@@ -15,12 +15,13 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
+from ingest.redact import envelope_redactor
 from wcs_analytics import gc_tuning
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
@@ -63,10 +64,12 @@ class Progress:
 
 
 def read_envelopes(
-    path: Path, stats: ReplayStats, rejected: Rejects
-) -> Iterator[tuple[Envelope, str]]:
-    """Valid envelopes of an NDJSON file (with their body's JSON text), in file order; bad
-    lines are logged and set aside."""
+    path: Path, stats: ReplayStats, rejected: Rejects, redact_keys: Iterable[str] = ()
+) -> Iterator[tuple[Envelope, str | None]]:
+    """Valid envelopes of an NDJSON file, in file order, redacted as ingest does (the file may
+    be a raw capture), with their body's JSON text when nothing was removed (None: it is
+    serialised again); bad lines are logged and set aside."""
+    redact = envelope_redactor(redact_keys)
     progress = Progress(path.stat().st_size)
     done = 0
     with path.open("rb") as handle:
@@ -75,12 +78,13 @@ def read_envelopes(
             if not line.strip():
                 continue
             try:
-                decoded = decode_keeping_body(line)
+                envelope, body = decode_keeping_body(line)
             except EnvelopeError as exc:
                 rejected.line(f"{path}:{stats.lines}", line, str(exc))
                 continue
             stats.envelopes += 1
-            yield decoded
+            redacted = redact(envelope)
+            yield (envelope, body) if redacted is envelope else (redacted, None)
             progress.update(done, stats.envelopes)
     progress.update(done, stats.envelopes, force=True)
 
@@ -129,7 +133,7 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     with Rejects(rejects, stats) as rejected:
         chunk: list[Envelope] = []
         bodies: list[str | None] = []
-        for envelope, body in read_envelopes(path, stats, rejected):
+        for envelope, body in read_envelopes(path, stats, rejected, store.settings.redact_keys):
             chunk.append(envelope)
             bodies.append(body)
             if len(chunk) >= CHUNK:
@@ -160,7 +164,8 @@ def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None)
     stats = ReplayStats()
     started = time.monotonic()
     with Rejects(rejects, stats) as rejected:
-        envelopes = (envelope for envelope, _ in read_envelopes(path, stats, rejected))
+        read = read_envelopes(path, stats, rejected, settings.redact_keys)
+        envelopes = (envelope for envelope, _ in read)
         asyncio.run(publish_envelopes(settings, envelopes))
     stats.seconds = time.monotonic() - started
     return stats

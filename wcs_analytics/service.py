@@ -19,13 +19,17 @@ import uvicorn
 
 from events.bus import InMemoryBus
 from ingest.app import create_app
+from ingest.drops import DropLog
+from ingest.http_guard import HttpGuard
 from processors.clock import EventClock
 from processors.embedded import EmbeddedRunner
 from sinks import freshness
 from wcs_analytics import gc_tuning
 from wcs_analytics.alerting import Alerting
-from wcs_analytics.api import ReadAccess, build_routers
+from wcs_analytics.api import ReadAccess, mount
 from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.http_server import server_config
+from wcs_analytics.read_side import read_side
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
 from wcs_analytics.store import Store
@@ -56,20 +60,6 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def server_config(app: Any, settings: Settings) -> uvicorn.Config:
-    """uvicorn for the hook path: httptools, no access log (bodies and URLs stay out of logs)."""
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-    )
-
-
 SINK_COUNTERS = {  # ClickHouseWriter.stats key -> help text of wcs_sink_<key>_total
     "rows_written": "rows inserted into ClickHouse",
     "inserts": "INSERT statements sent to ClickHouse",
@@ -98,11 +88,14 @@ class Service:
         self.alerting = Alerting.create(settings)  # FAILED-spike webhooks (docs/alerts.md)
         notify = self.alerting.webhook.send if self.alerting.webhook is not None else None
         self.store = Store(settings, notify)
-        self.spool = OverflowSpool(settings.data_dir / "spool")
+        self.drops = DropLog()  # envelopes not kept: /metrics, /health, one log line per interval
+        reject = settings.spool_full == "reject"
+        self.spool = OverflowSpool(settings.data_dir / "spool", self.drops, reject)
         self.bus = InMemoryBus(settings.queue_size, self.spool.append)
         self.clock = EventClock(follow_wall=True)
         self.runner: EmbeddedRunner | None = None
         self.read_access = ReadAccess(settings.dsn, settings.database)
+        self.guard = HttpGuard.start(settings.connection_limits())
         self.started = time.monotonic()
 
     def metrics(self) -> str:
@@ -111,8 +104,14 @@ class Service:
         parts = [
             _counter(
                 "wcs_bus_overflow_total",
-                "envelopes spooled because the bus was full",
+                "envelopes that found the bus full (then spooled, or not kept: "
+                "wcs_envelopes_dropped_total / wcs_envelopes_rejected_total)",
                 self.bus.overflowed,
+            ),
+            _counter(
+                "wcs_overflow_spooled_total",
+                "envelopes written to the overflow spool (replayed on the next start)",
+                self.spool.written,
             ),
             _gauge(
                 "wcs_open_entities",
@@ -169,6 +168,7 @@ class Service:
             parts.append(_counter(f"wcs_sink_{key}_total", help_text, stats[key]))
         parts.append("\n".join(writer.freshness.render(freshness.NAME, freshness.HELP)) + "\n")
         parts.append(self.alerting.metrics(self.store.stage))
+        parts.append(self.guard.metrics())
         return "".join(parts)
 
     def health(self) -> dict[str, Any]:
@@ -188,11 +188,15 @@ class Service:
             log.info("replayed %d spooled envelopes", replayed)
         self.runner = EmbeddedRunner(self.bus, self.store, self.clock)
         app = create_app(
-            settings.ingest_config(), self.bus, extra_metrics=self.metrics, health=self.health
+            settings.ingest_config(),
+            self.bus,
+            extra_metrics=self.metrics,
+            health=self.health,
+            read_auth=read_side(settings),
+            drops=self.drops,
         )
-        for router in build_routers(self.read_access):
-            app.include_router(router)
-        config = server_config(app, settings)
+        mount(app, self.read_access, app.read_dependencies)
+        config = server_config(app, settings, self.guard)
         server = _Server(config)
         gc_tuning.tune()
         runner_task = asyncio.create_task(self.runner.run())

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from sinks import timerange
 from sinks.exports.rounding import Rounding, parse_rounding
 
 KINDS = ("billing", "cdr", "sdr")
@@ -35,19 +35,9 @@ class ExportSpec:
 
 
 def parse_time(text: str) -> int:
-    """Epoch ms from ``1700000000000`` (ms), ``2023-11-14`` or ISO 8601 (no zone = UTC)."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"not a time: {text!r} (use ISO 8601, e.g. 2026-01-01T00:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+    """Epoch ms from ``1700000000000`` (ms), ``2023-11-14`` or ISO 8601 (no zone = UTC),
+    between 1970 and 2100 (``sinks.timerange``)."""
+    return timerange.parse_time(text)
 
 
 def parse_group_by(text: str) -> tuple[str, ...]:
@@ -84,8 +74,7 @@ def make_spec(
     if kind not in KINDS:
         raise ValueError(f"unknown export {kind!r}: use {', '.join(KINDS)}")
     from_ms, to_ms = parse_time(start), parse_time(end)
-    if to_ms <= from_ms:
-        raise ValueError("the period is empty: --to must be after --from")
+    timerange.check_range(from_ms, to_ms)
     fmt = fmt or FORMATS[kind][0]
     if fmt not in FORMATS[kind]:
         raise ValueError(f"{kind} export formats: {', '.join(FORMATS[kind])}, not {fmt!r}")

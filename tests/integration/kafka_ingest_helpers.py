@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 
 from events.envelope import Envelope
 from events.records import decode_batch
+from tests.external import tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,6 +100,11 @@ def metric(url: str, name: str) -> float:
     return float(found.group(1))
 
 
+def kcat() -> str:
+    """kcat's path; skips the test without it (fails when WCS_REQUIRE_KCAT=1, as in CI)."""
+    return tool("kcat", "apt-get install -y kcat")
+
+
 @dataclass(frozen=True)
 class Record:
     """One Kafka record read back with kcat: where it is, its key, headers and envelopes."""
@@ -114,10 +119,8 @@ class Record:
 
 def kcat_records(bootstrap: str, topic: str) -> list[Record]:
     """Every record of ``topic`` (values decoded with ``decode_batch``), by partition and offset."""
-    if shutil.which("kcat") is None:
-        pytest.fail("kcat not found: apt-get install -y kcat", pytrace=False)
     done = subprocess.run(
-        ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        [kcat(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
         capture_output=True,
         timeout=60,
         check=True,
@@ -140,10 +143,8 @@ def kcat_records(bootstrap: str, topic: str) -> list[Record]:
 def kcat_json(bootstrap: str, topic: str) -> list[tuple[int, int, Any]]:
     """(partition, offset, value decoded as JSON) of every record of a plain JSON topic (the
     dead letter, the alerts)."""
-    if shutil.which("kcat") is None:
-        pytest.fail("kcat not found: apt-get install -y kcat", pytrace=False)
     done = subprocess.run(
-        ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        [kcat(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
         capture_output=True,
         timeout=60,
         check=True,

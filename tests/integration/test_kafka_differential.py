@@ -19,7 +19,7 @@ __all__ = ["embedded_result"]
 
 
 def test_worker_equals_embedded_replay(
-    kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
 ) -> None:
     kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
     secret = b'{"v": 1, "method": "call", "body": {"sipPassword": "dl-Secret-5521"}}'

@@ -63,7 +63,7 @@ def _post_all(url: str) -> None:
 
 
 def test_every_family_lands_in_its_topic(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     with ingest_process(kafka_bootstrap, topic_prefix, tmp_path / "data") as (url, process):
         _post_all(url)
@@ -101,7 +101,7 @@ def _check_record(record: Record, partitions: int) -> None:
 
 
 def test_ack_buffer_answers_and_delivers(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     flags = ("--ack", "buffer", "--kafka-batch-linger-ms", "20")
     data = tmp_path / "data"
@@ -118,3 +118,16 @@ def test_ack_buffer_answers_and_delivers(
     for call in range(5):
         statuses = [int(e["body"]["status"]) for e in envelopes if e["key"] == f"call-{call}"]
         assert statuses == list(range(call, 50, 5))  # per-key order
+
+
+def test_ingest_metrics_and_docs_need_read_credentials(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    flags = ("--read-token", "ingest-read-3141")
+    with ingest_process(kafka_bootstrap, topic_prefix, tmp_path / "data", *flags) as (url, _):
+        bearer = {"Authorization": "Bearer ingest-read-3141"}
+        for path in ("/metrics", "/openapi.json", "/docs"):
+            assert httpx.get(f"{url}{path}").status_code == 401, path
+            assert httpx.get(f"{url}{path}", headers=bearer).status_code == 200, path
+        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.post(f"{url}/wcs/connect", content=b"{}").status_code == 200

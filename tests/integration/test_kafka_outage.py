@@ -120,7 +120,7 @@ def _worker_tables(bootstrap: str, prefix: str, data_dir: Path) -> tuple[int, di
 
 
 def test_hooks_answered_while_kafka_is_down_then_spool_drains(
-    own_broker: tuple[str, int], tmp_path: Path
+    kcat: str, own_broker: tuple[str, int], tmp_path: Path
 ) -> None:
     bootstrap, port = own_broker
     prefix = "outage."

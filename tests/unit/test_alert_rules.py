@@ -151,6 +151,11 @@ def test_alertmanager_payload() -> None:
 
 PROM = yaml.safe_load((DEPLOY / "prometheus" / "wcs-alerts.yml").read_text())
 METRICS = {"wcs_status_total", "wcs_alerts_firing", "wcs_alert_webhook_total"}
+LOSS_METRICS = {
+    "wcs_envelopes_dropped_total",
+    "wcs_envelopes_rejected_total",
+    "wcs_http_connections_closed_total",
+}
 
 
 def _exprs() -> list[tuple[dict[str, Any], str]]:
@@ -165,9 +170,10 @@ def test_prometheus_rules_are_well_formed() -> None:
         assert ("alert" in rule) != ("record" in rule), rule
         assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), expr
         names = set(re.findall(r"\b(wcs[:_][a-z_:0-9]+)", expr))
-        assert names and names <= METRICS | records, (expr, names - METRICS - records)
+        known = METRICS | LOSS_METRICS | records
+        assert names and names <= known, (expr, names - known)
         for label in re.findall(r"(\w+)\s*=~?\s*\"", expr):
-            assert label in {"status", "family", "outcome"}, expr
+            assert label in {"status", "family", "outcome", "reason"}, expr
     for rule in alerts:
         assert rule["labels"]["severity"] and rule["annotations"]["summary"]
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}
@@ -193,3 +199,14 @@ def test_metrics_text_names_the_metrics_the_prometheus_rules_use() -> None:
     assert "wcs_alerts_firing 1\n" in text and "wcs_alert_rows_total 1\n" in text
     assert 'wcs_alert_webhook_total{outcome="dropped"} 0\n' in text
     assert {m for m in METRICS if f"# TYPE {m} " in text} == METRICS
+
+
+def test_loss_metrics_the_prometheus_rules_use_exist() -> None:
+    from ingest.connections import ConnectionLimits
+    from ingest.drops import DropLog
+    from ingest.http_guard import HttpGuard
+
+    text = DropLog().metrics() + HttpGuard(ConnectionLimits()).metrics()
+    assert {m for m in LOSS_METRICS if f"# TYPE {m} counter" in text} == LOSS_METRICS
+    used = {n for _, e in _exprs() for n in re.findall(r"\b(wcs_[a-z_]+)", e)}
+    assert used >= LOSS_METRICS

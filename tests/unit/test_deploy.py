@@ -125,7 +125,7 @@ def test_every_interpolation_has_a_default_or_fails_fast_with_a_message():
 def test_required_variables_are_the_secrets_and_are_documented_empty():
     found = INTERPOLATION.findall(VALUES)
     required = {var for var, operator, _ in found if operator == ":?"}
-    assert required == {"CLICKHOUSE_PASSWORD", "CLICKHOUSE_READER_PASSWORD"}
+    assert required == {"CLICKHOUSE_PASSWORD", "CLICKHOUSE_READER_PASSWORD", "WCS_READ_TOKEN"}
     example = _example_values()
     assert {var for var, _, _ in found} <= set(example), "undocumented variables"
     assert all(example[var] == "" for var in required)
