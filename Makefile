@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/python -m wcs_analytics.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy && MYPYPATH=bench $(BIN)/mypy bench
+	$(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy && MYPYPATH=bench $(BIN)/mypy bench && $(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

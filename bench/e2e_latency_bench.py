@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 import uvloop
-from ingest_bench import _free_port, _wait_ready
+from ingest_bench import free_port, wait_ready
 from kafka_common import CLI, ROOT, broker, cli_process, fresh_prefix
 from report import publish
 from run_load import HOST, LoadStats, Service, http_get, open_loop
@@ -170,14 +170,14 @@ def run(coro: Coroutine[Any, Any, Step]) -> Step:
 
 
 def kafka_step(bootstrap: str, work: Path, rate: int, args: Any) -> Step:
-    port, head = _free_port(), (rate, "kafka", os.getloadavg())
+    port, head = free_port(), (rate, "kafka", os.getloadavg())
     common = ["--kafka", bootstrap, "--topic-prefix", fresh_prefix(f"e2e{rate}")]
     ingest = ["ingest", *common, "--port", str(port), "--ack", args.ack]
     ingest += ["--data-dir", str(work / "ingest"), "--log-level", "warning"]
     worker = ["worker", *common, "--clickhouse", f"chdb://{work}/db", "--log-level", "info"]
     worker += ["--data-dir", str(work / "worker"), "--worker-clock", "wall"]
     with cli_process(ingest, work / "ingest.log"):
-        _wait_ready(f"http://{HOST}:{port}/health", timeout=60)
+        wait_ready(f"http://{HOST}:{port}/health", timeout=60)
         with cli_process(worker, work / "worker.log"):
             source = WorkerLog(work / "worker.log", port).snap
             return run(measure(source, port, head, args.warmup, args))

@@ -117,7 +117,7 @@ def ingest_app() -> Any:
 # ---- servers -----------------------------------------------------------------------------------
 
 
-def _wait_ready(url: str, timeout: float = 20.0) -> None:
+def wait_ready(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -130,7 +130,7 @@ def _wait_ready(url: str, timeout: float = 20.0) -> None:
     raise SystemExit(f"server at {url} did not come up within {timeout:.0f}s")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A port free right now (released before the server binds it: a tiny race, fine here).
 
     Not ``uvicorn --fd``: uvicorn treats an inherited fd as a UNIX socket and so
@@ -145,23 +145,23 @@ def _free_port() -> int:
 @contextmanager
 def uvicorn_server(app: str, factory: bool = False) -> Iterator[str]:
     """Run this module's ``app`` in uvicorn (uvloop, httptools, 1 worker); yields its base URL."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", f"ingest_bench:{app}", "--app-dir", str(ROOT / "bench")]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
     cmd += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
     with _spawn(cmd):
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(base + "/health")
+        wait_ready(base + "/health")
         yield base
 
 
 @contextmanager
 def command_server(template: str) -> Iterator[str]:
     """Run ``--cmd`` with ``{port}`` replaced by a free port; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     with _spawn(shlex.split(template.format(port=port))):
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(base + "/health", timeout=60)
+        wait_ready(base + "/health", timeout=60)
         yield base
 
 
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         bases = {"bare echo": stack.enter_context(uvicorn_server("echo_app"))}
         if args.target:
             bases[other] = args.target.rstrip("/")
-            _wait_ready(bases[other] + "/health", timeout=5)
+            wait_ready(bases[other] + "/health", timeout=5)
         elif args.cmd:
             bases[other] = stack.enter_context(command_server(args.cmd))
         else:

@@ -105,6 +105,43 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int]
     return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
 
+async def _count_envelopes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    ends = {
+        TopicPartition(t, p): end for (t, p), end in (await end_offsets(bootstrap, topics)).items()
+    }
+    counts = dict.fromkeys(topics, 0)
+    wanted = {tp: end for tp, end in ends.items() if end > 0}
+    if not wanted:
+        return counts
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(wanted))
+        await consumer.seek_to_beginning(*wanted)
+        deadline = asyncio.get_running_loop().time() + 600
+        while wanted:
+            if asyncio.get_running_loop().time() > deadline:
+                raise SystemExit(f"reading {sorted(map(str, wanted))} took more than 600 s")
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for tp, messages in batches.items():
+                for message in messages:
+                    count = dict(message.headers).get("count")
+                    counts[tp.topic] += int(count) if count is not None else 1
+                if messages and messages[-1].offset + 1 >= wanted.get(tp, 0):
+                    wanted.pop(tp, None)
+    finally:
+        await consumer.stop()
+    return counts
+
+
+def envelope_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Envelopes per topic: the ``count`` header of batch records, 1 for a record without one."""
+    return asyncio.run(_count_envelopes(bootstrap, topics))
+
+
 def record_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """Records per topic (sum of end offsets)."""
     ends = asyncio.run(end_offsets(bootstrap, topics))

@@ -1,14 +1,19 @@
 """`wcs-analytics ingest --kafka` (ack=broker, ack=buffer) vs the bare ASGI echo, under wrk.
 
-For each ``--connections`` value (32,128) the three targets are alternated (echo, broker,
-buffer, echo, ...) ``--runs`` times with the 16-hook session mix of bench/run_mix.py. Each
-ingest mode publishes to its own fresh topic prefix on a real broker (``kafka.sh`` on a
-free port pair unless ``--bootstrap``); after the load both ingests get SIGTERM (flush)
-and the records in their family topics (end offsets) are compared with the 200 answers
-wrk counted (wrk does not count answers in flight when a run ends: up to ``-c`` per run)
-and with the ingest's own ``wcs_hooks_total`` (read before SIGTERM).
+For each ``--connections`` value (32,128) the targets are alternated (echo, broker, buffer,
+echo, ...) ``--runs`` times with the 16-hook session mix of bench/run_mix.py. With
+``--baseline-src DIR`` (a source tree of an older commit, e.g. ``git archive <commit> | tar
+-x -C DIR``) that tree's ingest runs too, in both modes, in the same alternation ("base
+ack=..."), so before/after ratios to the echo come from one run. Each ingest publishes to
+its own fresh topic prefix on a real broker (``kafka.sh`` on a free port pair unless
+``--bootstrap``); after the load every ingest gets SIGTERM (flush), and the Kafka records in
+its family topics (end offsets) and the envelopes in them (sum of the ``count`` headers of
+batch records, 1 per record without one) are compared with the 200 answers wrk counted
+(wrk does not count answers in flight when a run ends: up to ``-c`` per run) and with the
+ingest's own ``wcs_hooks_total`` (read before SIGTERM).
 
 Usage: .venv/bin/python bench/kafka_ingest_bench.py [--runs 3] [--connections 32,128]
+       [--baseline-src /tmp/base]
 A script, not a test: numbers are written down, never asserted.
 """
 
@@ -18,6 +23,7 @@ import argparse
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +31,16 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from ingest_bench import _free_port, _wait_ready, run_wrk, uvicorn_server
-from kafka_common import ROOT, broker, cli_process, fresh_prefix, record_counts, stop
+from ingest_bench import free_port, run_wrk, uvicorn_server, wait_ready
+from kafka_common import (
+    ROOT,
+    broker,
+    cli_process,
+    envelope_counts,
+    fresh_prefix,
+    record_counts,
+    stop,
+)
 from report import Run, medians, parse_wrk, publish, runs_table, stats_cells, wrk_requests
 from run_mix import MIX, lua_mix
 
@@ -41,57 +55,92 @@ def _hooks_ok(base: str) -> int:
     return sum(int(n) for outcome, n in found if outcome == "ok")
 
 
+def _ingests(args: argparse.Namespace) -> list[tuple[str, str, Path | None]]:
+    """(target label, --ack mode, source tree or None for this one)."""
+    out: list[tuple[str, str, Path | None]] = [(f"ack={m}", m, None) for m in MODES]
+    if args.baseline_src is not None:
+        out += [(f"base ack={m}", m, args.baseline_src) for m in MODES]
+    return out
+
+
+def _start_ingest(
+    stack: ExitStack, cmd: list[str], log: Path, src: Path | None
+) -> subprocess.Popen[bytes]:
+    if src is None:
+        return stack.enter_context(cli_process(cmd, log))
+    env = {**os.environ, "PYTHONPATH": str(src)}  # the older tree's packages, same virtualenv
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wcs_analytics.cli", *cmd],
+            cwd=src,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    stack.callback(stop, proc)
+    return proc
+
+
 def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> tuple[list[Run], list[str]]:
     runs: list[Run] = []
-    answered: dict[str, int] = dict.fromkeys(MODES, 0)
-    prefixes = {mode: fresh_prefix(f"ingest-{mode}") for mode in MODES}
+    ingests = _ingests(args)
+    answered = {label: 0 for label, _, _ in ingests}
+    prefixes = {
+        label: fresh_prefix(label.replace(" ", "-").replace("=", "-")) for label in answered
+    }
     with ExitStack() as stack:
         bases = {"bare echo": stack.enter_context(uvicorn_server("echo_app"))}
         procs = {}
-        for mode in MODES:
-            port = _free_port()
-            cmd = ["ingest", "--kafka", bootstrap, "--topic-prefix", prefixes[mode]]
-            cmd += ["--port", str(port), "--ack", mode, "--data-dir", str(tmp / mode)]
+        for label, mode, src in ingests:
+            port = free_port()
+            cmd = ["ingest", "--kafka", bootstrap, "--topic-prefix", prefixes[label]]
+            cmd += ["--port", str(port), "--ack", mode, "--data-dir", str(tmp / label)]
             cmd += ["--log-level", "warning"]
-            procs[mode] = stack.enter_context(cli_process(cmd, tmp / f"ingest-{mode}.log"))
-            bases[f"ack={mode}"] = f"http://127.0.0.1:{port}"
-            _wait_ready(bases[f"ack={mode}"] + "/health", timeout=60)
+            log = tmp / f"ingest-{prefixes[label]}log"
+            procs[label] = _start_ingest(stack, cmd, log, src)
+            bases[label] = f"http://127.0.0.1:{port}"
+            wait_ready(bases[label] + "/health", timeout=60)
         for conns in args.connections:
             args.conns = conns
             for target, base in bases.items():
-                script = tmp / f"warm-{conns}-{target[-6:]}.lua"
-                script.write_text(lua_mix(f"w{conns}{target[-6:]}", args.slots))
+                name = target.replace(" ", "-").replace("=", "-")
+                script = tmp / f"warm-{conns}-{name}.lua"
+                script.write_text(lua_mix(f"w{conns}{name}", args.slots))
                 if args.warmup:
                     out = run_wrk(_wrk_args(args), str(script), base + "/wcs/", args.warmup)
-                    if target != "bare echo":
-                        answered[target[4:]] += wrk_requests(out)
+                    if target in answered:
+                        answered[target] += wrk_requests(out)
             for index in range(1, args.runs + 1):
                 for target, base in bases.items():
-                    script = tmp / f"mix-{conns}-{index}-{target[-6:]}.lua"
-                    script.write_text(lua_mix(f"c{conns}r{index}{target[-6:]}", args.slots))
+                    name = target.replace(" ", "-").replace("=", "-")
+                    script = tmp / f"mix-{conns}-{index}-{name}.lua"
+                    script.write_text(lua_mix(f"c{conns}r{index}{name}", args.slots))
                     out = run_wrk(_wrk_args(args), str(script), base + "/wcs/", args.duration)
                     runs.append(parse_wrk(out, f"{target} c{conns}", index))
-                    if target != "bare echo":
-                        answered[target[4:]] += wrk_requests(out)
+                    if target in answered:
+                        answered[target] += wrk_requests(out)
                     print(
                         f"c{conns} run {index} {target}: {runs[-1].rps:,.0f} req/s", file=sys.stderr
                     )
-        metrics = {mode: _hooks_ok(bases[f"ack={mode}"]) for mode in MODES}
-        exits = {mode: stop(procs[mode]) for mode in MODES}
+        metrics = {label: _hooks_ok(bases[label]) for label in answered}
+        exits = {label: stop(procs[label]) for label in answered}
     from events.topics import input_topics
 
     notes = []
-    for mode in MODES:
-        counts = record_counts(bootstrap, input_topics(prefixes[mode]))
-        stored = sum(counts.values())
+    for label in answered:
+        topics = input_topics(prefixes[label])
+        records = sum(record_counts(bootstrap, topics).values())
+        envelopes = sum(envelope_counts(bootstrap, topics).values())
         notes.append(
-            f"- ack={mode}: {stored:,} records in `{prefixes[mode]}<family>` topics; "
-            f'ingest /metrics `wcs_hooks_total{{outcome="ok"}}` {metrics[mode]:,}; wrk '
-            f"counted {answered[mode]:,} answers incl. warm-up (in flight at run ends not "
-            f"counted, up to -c per run); exit status {exits[mode]}; records - ok answers: "
-            f"**{stored - metrics[mode]:+,}** (a hook whose client went away after its envelope "
-            "was handed to the producer, e.g. in flight when a wrk run ends, can be published but "
-            "not counted ok; a negative difference would be a loss)"
+            f"- {label}: **{envelopes:,} envelopes in {records:,} Kafka records "
+            f"({records / max(envelopes, 1):.3f} records per envelope)** in "
+            f"`{prefixes[label]}<family>`; ingest /metrics "
+            f'`wcs_hooks_total{{outcome="ok"}}` {metrics[label]:,}; wrk counted '
+            f"{answered[label]:,} answers incl. warm-up (in flight at run ends not counted, up "
+            f"to -c per run); exit status {exits[label]}; envelopes - ok answers: "
+            f"**{envelopes - metrics[label]:+,}** (a hook whose client went away after its "
+            "envelope was handed to the bus, e.g. in flight when a wrk run ends, can be "
+            "published but not counted ok; a negative difference would be a loss)"
         )
     return runs, notes
 
@@ -108,8 +157,13 @@ def report(args: argparse.Namespace, runs: list[Run], notes: list[str]) -> str:
         f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end; "
         f"wrk -t{args.threads} -d{args.duration}s --latency, {len(MIX)}-hook session mix over "
         f"{args.slots} slots (bench/run_mix.py); targets alternated; `wcs-analytics ingest "
-        "--kafka` (default linger, idempotent producer, acks=all) on a local single-node "
-        "KRaft broker vs the bare uvicorn+orjson echo. wrk, broker and server share the CPUs.",
+        "--kafka` (default settings, idempotent producer, acks=all) on a local single-node "
+        "KRaft broker vs the bare uvicorn+orjson echo. wrk, broker and server share the CPUs."
+        + (
+            f" `base ack=...`: the ingest of the source tree {args.baseline_src}."
+            if args.baseline_src
+            else ""
+        ),
         "",
         *runs_table(runs),
         "",
@@ -119,7 +173,7 @@ def report(args: argparse.Namespace, runs: list[Run], notes: list[str]) -> str:
     ]
     for conns in args.connections:
         echo = medians(runs, f"bare echo c{conns}")
-        for target in ("bare echo", *(f"ack={m}" for m in MODES)):
+        for target in ("bare echo", *(label for label, _, _ in _ingests(args))):
             med = medians(runs, f"{target} c{conns}")
             errors = sum(r.errors for r in runs if r.target == f"{target} c{conns}")
             ratios = " | ".join(f"{m / e:.2f}x" for m, e in zip(med, echo, strict=True))
@@ -137,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="wrk -t")
     parser.add_argument("--slots", type=int, default=500, help="sessions in progress at once")
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/kafka_ingest.md")
+    parser.add_argument(
+        "--baseline-src", type=Path, help="also run the ingest of this source tree (before/after)"
+    )
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",")]
     if shutil.which("wrk") is None:

@@ -1,20 +1,21 @@
-"""Replay throughput: envelopes/s of `wcs-analytics replay` vs the same file through the
-processors only, measured side by side in one run.
+"""Replay throughput: `wcs-analytics replay` against a floor that only parses each envelope and
+stores it raw in the same engine, and the processors alone, measured side by side in one run.
 
 Input: an envelope NDJSON written by ``wcs-analytics simulate --out`` (``--scale 40
---minutes 30``: ~59k envelopes; or ``--trace FILE``). Per round, in this order:
+--minutes 30``: ~59k envelopes; or ``--trace FILE``). Per round, alternating:
 
-- decode: ``events.envelope.decode`` of every line, in this process (the floor);
-- pipeline: decode + ``processors.pipeline.Pipeline`` (process, advance the event clock,
-  flush at the end -- what ``processors.embedded.feed``/``finish`` do) with the settings'
-  default processor config, in this process, rows counted and dropped (no sink);
-- replay: ``wcs-analytics replay FILE --data-dir <fresh dir>`` as a subprocess, i.e.
-  decode + pipeline + the chDB sink. Rated by the seconds the command reports for its
-  replay loop; the wall time of the whole process (start, chDB open, migrations) is
-  shown beside it.
+- processors: the envelopes decoded up front (not timed), then ``PartitionRuntime.feed`` in
+  chunks of 2000 and ``flush`` (rows out, no sink), timed with the process CPU clock -- the
+  number the "processors only" target is about; with ``--baseline-src DIR`` (a checkout of an
+  older commit, e.g. ``git worktree add /tmp/base 28b5e9c``) its ``Pipeline`` the same way;
+- floor: ``bench/floor_store.py``, a subprocess that reads the file, decodes every line with
+  ``events.envelope.decode`` and inserts the ``events`` rows into a fresh chDB in 50 000-row
+  inserts: what storing the raw events alone costs;
+- replay: ``wcs-analytics replay FILE --data-dir <fresh dir>`` as a subprocess.
 
-The in-process variants read the file into memory first (not timed). Median of
-``--runs`` rounds. A script, not a test: numbers are written down, never asserted.
+Floor and replay are rated by the seconds each reports for its loop (read, process, write,
+all inserts finished); the process wall times (start, chDB open, migrations) are shown too.
+Median of ``--runs`` rounds. A script, not a test: numbers are written down, never asserted.
 """
 
 from __future__ import annotations
@@ -35,49 +36,76 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from events.envelope import decode  # noqa: E402 -- after the sys.path fix above
-from processors.embedded import EventClock  # noqa: E402
-from processors.pipeline import Pipeline  # noqa: E402
-from wcs_analytics import settings  # noqa: E402
-
+PY = str(ROOT / ".venv/bin/python")
 CLI = str(ROOT / ".venv/bin/wcs-analytics")
 REPLAYED = re.compile(r"replayed (\d+) envelopes \((\d+) rejected lines\) in ([\d.]+)s, (\d+) rows")
+STORED = re.compile(r"stored (\d+) envelopes in ([\d.]+)s")
+PROCESSED = re.compile(r"processed (\d+) envelopes in ([\d.]+)s cpu, (\d+) rows")
+
+PROCESSORS = """
+import sys, time
+sys.path.insert(0, {src!r})
+from events.envelope import decode
+from wcs_analytics import settings
+lines = [l for l in open({trace!r}, 'rb').read().splitlines() if l.strip()]
+envelopes = [decode(l) for l in lines]
+cfg = settings.load({{}}).processor_config()
+{body}
+print(f"processed {{len(envelopes)}} envelopes in {{seconds:.3f}}s cpu, {{rows}} rows")
+"""
+RUNTIME = """
+from processors.alert_rules import load_rules
+from processors.alert_stage import AlertStage
+from processors.runtime import PartitionRuntime
+from wcs_analytics import gc_tuning
+gc_tuning.tune()
+runtime = PartitionRuntime(cfg, AlertStage(load_rules(None)))
+started, rows = time.process_time(), 0
+for i in range(0, len(envelopes), 2000):
+    runtime.feed(envelopes[i:i + 2000])
+    rows += len(runtime.flush(windows=False))
+rows += len(runtime.flush())
+seconds = time.process_time() - started
+"""
+PIPELINE = """
+from processors.embedded import EventClock
+from processors.pipeline import Pipeline
+pipeline, clock = Pipeline(cfg), EventClock(follow_wall=False)
+started, rows = time.process_time(), 0
+for envelope in envelopes:
+    rows += len(pipeline.process(envelope))
+    clock.observe(pipeline.clock_ms)
+    rows += len(pipeline.advance(clock.now()))
+rows += len(pipeline.advance(clock.now())) + len(pipeline.flush())
+seconds = time.process_time() - started
+"""
 
 
-def decode_only(lines: list[bytes]) -> tuple[float, int]:
+def run(cmd: list[str], pattern: re.Pattern[str]) -> tuple[re.Match[str], float]:
     started = time.perf_counter()
-    for line in lines:
-        decode(line)
-    return time.perf_counter() - started, 0
-
-
-def pipeline_only(lines: list[bytes]) -> tuple[float, int]:
-    """Seconds and rows emitted for decode + pipeline, the way replay drives it, no sink."""
-    started = time.perf_counter()
-    pipeline = Pipeline(settings.load({}).processor_config())
-    clock, rows = EventClock(follow_wall=False), 0
-    for line in lines:
-        rows += len(pipeline.process(decode(line)))
-        clock.observe(pipeline.clock_ms)
-        now = clock.now()
-        if now is not None:
-            rows += len(pipeline.advance(now))
-    now = clock.now()
-    rows += len(pipeline.advance(now)) if now is not None else 0
-    rows += len(pipeline.flush())
-    return time.perf_counter() - started, rows
-
-
-def replay_cli(trace: Path, data_dir: Path) -> tuple[float, float, int, int]:
-    """(reported replay seconds, process wall seconds, envelopes, rows written)."""
-    cmd = [CLI, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
-    started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     wall = time.perf_counter() - started
-    match = REPLAYED.search(done.stdout)
+    match = pattern.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return float(match.group(3)), wall, int(match.group(1)), int(match.group(4))
+    return match, wall
+
+
+def processors(trace: Path, src: Path, body: str) -> tuple[float, float, int]:
+    code = PROCESSORS.format(src=str(src), trace=str(trace), body=body)
+    match, _ = run([PY, "-c", code], PROCESSED)
+    return float(match.group(2)), 0.0, int(match.group(3))
+
+
+def floor(trace: Path, data_dir: Path) -> tuple[float, float, int]:
+    match, wall = run([PY, str(ROOT / "bench/floor_store.py"), str(trace), str(data_dir)], STORED)
+    return float(match.group(2)), wall, int(match.group(1))
+
+
+def replay(trace: Path, data_dir: Path) -> tuple[float, float, int]:
+    cmd = [CLI, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
+    match, wall = run(cmd, REPLAYED)
+    return float(match.group(3)), wall, int(match.group(4))
 
 
 def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
@@ -91,42 +119,45 @@ def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
 
 
 def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[Any, ...]]]) -> str:
-    envelopes = results["replay"][0][2]
+    envelopes = sum(1 for line in trace.read_bytes().splitlines() if line.strip())
     source = args.trace or (
         f"`wcs-analytics simulate --seed {args.seed} --scale {args.scale} --minutes {args.minutes}`"
     )
     load = os.getloadavg()
+    median = {name: statistics.median(r[0] for r in rs) for name, rs in results.items() if rs}
     lines = [
         f"# Replay benchmark ({time.strftime('%Y-%m-%d %H:%M:%S %Z')})",
         "",
         f"{envelopes:,} envelopes ({trace.stat().st_size / 1e6:.1f} MB) from {source}; median "
-        f"of {args.runs} rounds; {os.cpu_count()} CPUs, load average {load[0]:.2f} "
+        f"of {args.runs} alternating rounds; {os.cpu_count()} CPUs, load average {load[0]:.2f} "
         f"{load[1]:.2f} {load[2]:.2f} at the end, Python {platform.python_version()}.",
         "",
-        "| stage | median s | envelopes/s | rows | vs pipeline only |",
-        "|---|---:|---:|---:|---:|",
+        "| what | median s | envelopes/s | ratio |",
+        "|---|---:|---:|---:|",
     ]
-    pipeline_s = statistics.median(r[0] for r in results["pipeline"])
     labels = {
-        "decode": "decode only (in process)",
-        "pipeline": "decode + pipeline, no sink (in process)",
-        "replay": "`wcs-analytics replay` (decode + pipeline + chDB sink)",
+        "baseline": "processors of `--baseline-src` (Pipeline, per event; CPU s)",
+        "processors": "processors: `PartitionRuntime` feed + flush, decoded input (CPU s)",
+        "floor": "floor: decode + store the raw `events` rows in chDB",
+        "replay": "`wcs-analytics replay` (decode + processors + chDB sink)",
     }
     for name, label in labels.items():
-        seconds = statistics.median(r[0] for r in results[name])
-        rows = results[name][0][-1]
-        rows_text = "-" if name == "decode" else f"{rows:,}"
+        if name not in median:
+            continue
+        ratio = ""
+        if name == "replay":
+            ratio = f"{median['floor'] / median['replay']:.2f}x the floor"
+        elif name == "processors" and "baseline" in median:
+            ratio = f"{median['baseline'] / median['processors']:.2f}x the baseline"
         lines.append(
-            f"| {label} | {seconds:.2f} | {envelopes / seconds:,.0f} | {rows_text} "
-            f"| {pipeline_s / seconds:.2f}x |"
+            f"| {label} | {median[name]:.2f} | {envelopes / median[name]:,.0f} | {ratio} |"
         )
-    wall = statistics.median(r[1] for r in results["replay"])
+    walls = {n: statistics.median(r[1] for r in results[n]) for n in ("floor", "replay")}
     lines += [
         "",
-        f"`wcs-analytics replay` process wall time (start, chDB open, migrations, replay, exit): "
-        f"median {wall:.2f} s = {envelopes / wall:,.0f} envelopes/s. Rows: for the pipeline, "
-        "rows emitted (before coalescing, no `events` rows); for replay, rows written to "
-        "ClickHouse (re-emits coalesced by the writer, plus one `events` row per envelope).",
+        f"Process wall times (start, chDB open, migrations, the loop, exit): floor "
+        f"{walls['floor']:.2f} s, replay {walls['replay']:.2f} s "
+        f"({walls['floor'] / walls['replay']:.2f}x).",
         "",
     ]
     return "\n".join(lines)
@@ -139,23 +170,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=40)
     parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument(
+        "--baseline-src", type=Path, help="an older checkout whose Pipeline to measure too"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/replay.md")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results: dict[str, list[tuple[Any, ...]]] = {"decode": [], "pipeline": [], "replay": []}
+    results: dict[str, list[tuple[Any, ...]]] = {
+        "baseline": [], "processors": [], "floor": [], "replay": []
+    }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="replay_bench_") as name:
         tmp = Path(name)
         trace = make_trace(args, tmp)
-        lines = [line for line in trace.read_bytes().splitlines() if line.strip()]
-        for run in range(1, args.runs + 1):
-            results["decode"].append(decode_only(lines))
-            results["pipeline"].append(pipeline_only(lines))
-            results["replay"].append(replay_cli(trace, tmp / f"data-{run}"))
-            seconds = {name: f"{r[-1][0]:.2f}s" for name, r in results.items()}
-            print(f"round {run}: {seconds}", file=sys.stderr)
+        for round_ in range(1, args.runs + 1):
+            if args.baseline_src is not None:
+                results["baseline"].append(processors(trace, args.baseline_src, PIPELINE))
+            results["processors"].append(processors(trace, ROOT, RUNTIME))
+            results["floor"].append(floor(trace, tmp / f"floor-{round_}"))
+            results["replay"].append(replay(trace, tmp / f"replay-{round_}"))
+            seconds = {n: f"{r[-1][0]:.2f}s" for n, r in results.items() if r}
+            print(f"round {round_}: {seconds}", file=sys.stderr)
         text = report(args, trace, results)
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)

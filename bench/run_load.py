@@ -26,7 +26,7 @@ from typing import Any
 
 import httptools
 import uvloop
-from ingest_bench import _free_port, _wait_ready
+from ingest_bench import free_port, wait_ready
 from run_mix import MixRequests
 
 HOST = "127.0.0.1"
@@ -37,7 +37,7 @@ class Service:
 
     def __init__(self, cli: str, data_dir: Path, log_path: Path) -> None:
         self.cli, self.data_dir, self.log_path = cli, data_dir, log_path
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
         self.stop_seconds = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,7 +46,7 @@ class Service:
         cmd = [self.cli, "run", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=log, stderr=log)
-        _wait_ready(self.base + "/health", timeout=60)
+        wait_ready(self.base + "/health", timeout=60)
         return self
 
     def stop(self) -> int:

@@ -8,22 +8,17 @@
 #
 # Environment: KAFKA_BOOTSTRAP (127.0.0.1:9092), TOPIC_PREFIX (wcs., = --topic-prefix),
 # PARTITIONS (8), REPLICATION (1), MIN_INSYNC (1; use 2 with REPLICATION=3),
-# INPUT_RETENTION_MS (7 d), ROWS_RETENTION_MS (3 d), DEAD_LETTER_RETENTION_MS (30 d),
+# INPUT_RETENTION_MS (7 d), ALERTS_RETENTION_MS (3 d), DEAD_LETTER_RETENTION_MS (30 d),
 # MAX_MESSAGE_BYTES (2 MiB: a hook body may be 1 MiB, plus the envelope), ONLY (an extended
 # regular expression: manage only the topics whose name ends with a match, e.g. 'call|dead-letter').
 # Kafka's own tool: kafka-topics.sh on PATH or in /opt/kafka/bin (the apache/kafka image), else
 # org.apache.kafka.tools.TopicCommand from .kafka/libs (deploy/kafka/kafka.sh fetch; needs Java).
-# The workers' repartition topic (<prefix>window-hits) is created here too; Faust's own internal
-# topics (table changelogs, the assignor topic) are created by the workers.
+# Rows and state do not cross Kafka (the workers write them to ClickHouse); Faust's own
+# assignor topic is created by the workers.
 set -euo pipefail
 
-# events.catalog.FAMILIES and events.tables.TABLES (tests/unit/test_deploy.py keeps them in sync)
+# events.catalog.FAMILIES (tests/unit/test_deploy.py keeps them in sync with events.topics)
 FAMILIES="connection call message subscription stream data diagnostic unknown"
-TABLES="events calls streams keepalive_gaps messages message_rates connections status_counts alerts"
-# processors.faust_runtime.hits_topic_name: window hits keyed by window, same partitions
-WORKER_TOPICS="window-hits"
-# processors.faust_alerts: the detector's input (alert-rows, one key) and events.topics.alerts_topic
-ALERT_TOPICS="alert-rows alerts"
 
 KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 TOPIC_PREFIX="${TOPIC_PREFIX:-wcs.}"
@@ -31,7 +26,7 @@ PARTITIONS="${PARTITIONS:-8}"
 REPLICATION="${REPLICATION:-1}"
 MIN_INSYNC="${MIN_INSYNC:-1}"
 INPUT_RETENTION_MS="${INPUT_RETENTION_MS:-604800000}"
-ROWS_RETENTION_MS="${ROWS_RETENTION_MS:-259200000}"
+ALERTS_RETENTION_MS="${ALERTS_RETENTION_MS:-259200000}"
 DEAD_LETTER_RETENTION_MS="${DEAD_LETTER_RETENTION_MS:-2592000000}"
 MAX_MESSAGE_BYTES="${MAX_MESSAGE_BYTES:-2097152}"
 
@@ -56,9 +51,7 @@ kafka_topics() {
 plan() {
   {
     for family in $FAMILIES; do echo "${TOPIC_PREFIX}${family} $INPUT_RETENTION_MS"; done
-    for table in $TABLES; do echo "${TOPIC_PREFIX}rows.${table} $ROWS_RETENTION_MS"; done
-    for topic in $WORKER_TOPICS; do echo "${TOPIC_PREFIX}${topic} $ROWS_RETENTION_MS"; done
-    for topic in $ALERT_TOPICS; do echo "${TOPIC_PREFIX}${topic} $ROWS_RETENTION_MS"; done
+    echo "${TOPIC_PREFIX}alerts $ALERTS_RETENTION_MS"
     echo "${TOPIC_PREFIX}dead-letter $DEAD_LETTER_RETENTION_MS"
   } | { if [ -n "${ONLY:-}" ]; then grep -E -- "^[^ ]*(${ONLY}) " || true; else cat; fi; }
 }

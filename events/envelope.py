@@ -13,9 +13,11 @@ import itertools
 import os
 from typing import Any, Final, TypedDict
 
+import msgspec
 import orjson
 
 from events.catalog import FAMILIES, Method, entity_key
+from events.jsonbody import loads
 
 VERSION: Final = 1
 
@@ -107,8 +109,58 @@ def validate(obj: Any) -> Envelope:
 
 
 def decode(raw: bytes | str) -> Envelope:
+    """The envelope in ``raw`` (integers beyond 64 bits kept exact); raises EnvelopeError."""
     try:
-        obj = orjson.loads(raw)
+        obj = loads(raw)
     except orjson.JSONDecodeError as exc:
         raise EnvelopeError(f"not JSON: {exc}") from None
     return validate(obj)
+
+
+class _Wire(msgspec.Struct):
+    """The envelope as it is read from a file or a record: the body kept as raw JSON."""
+
+    v: int
+    id: str
+    received_at: int
+    method: str
+    family: str
+    key: str
+    body: msgspec.Raw
+    node_id: str | None = None
+    session_id: str | None = None
+    app_key: str | None = None
+
+
+_WIRE = msgspec.json.Decoder(_Wire)
+
+
+def decode_keeping_body(raw: bytes) -> tuple[Envelope, str]:
+    """``decode`` plus the body's JSON text as it was (for the ``events`` row: no second
+    serialisation). Raises EnvelopeError like ``decode``."""
+    try:
+        wire = _WIRE.decode(raw)
+        body = orjson.loads(memoryview(wire.body))
+    except (msgspec.DecodeError, orjson.JSONDecodeError):
+        return _fallback(raw)
+    if wire.v != VERSION or wire.family not in FAMILIES or type(body) is not dict:
+        return _fallback(raw)
+    envelope: Envelope = {
+        "v": wire.v,
+        "id": wire.id,
+        "received_at": wire.received_at,
+        "method": wire.method,
+        "family": wire.family,
+        "key": wire.key,
+        "node_id": wire.node_id,
+        "session_id": wire.session_id,
+        "app_key": wire.app_key,
+        "body": body,
+    }
+    return envelope, bytes(wire.body).decode()
+
+
+def _fallback(raw: bytes) -> tuple[Envelope, str]:
+    """The slow path names what is wrong (or accepts what the strict decoder refused)."""
+    envelope = decode(raw)
+    return envelope, orjson.dumps(envelope["body"]).decode()

@@ -26,6 +26,8 @@ class Table:
     order_by: tuple[str, ...]
     engine: str = "ReplacingMergeTree(version)"
     partition_by: str | None = None
+    ttl: str | None = None
+    internal: bool = False  # the processors' own bookkeeping, not a table for readers
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -59,6 +61,7 @@ CALLS = Table(
     "calls",
     (
         ("call_id", "String"),
+        ("incarnation", "UInt64"),
         *_SCOPE,
         ("session_id", "String"),
         ("caller", "String"),
@@ -83,13 +86,14 @@ CALLS = Table(
         ("custom", "String"),
         ("version", "UInt64"),
     ),
-    order_by=("call_id",),
+    order_by=("call_id", "incarnation"),
 )
 
 STREAMS = Table(
     "streams",
     (
         ("media_session_id", "String"),
+        ("incarnation", "UInt64"),
         *_SCOPE,
         ("session_id", "String"),
         ("name", "String"),
@@ -113,7 +117,7 @@ STREAMS = Table(
         ("custom", "String"),
         ("version", "UInt64"),
     ),
-    order_by=("media_session_id",),
+    order_by=("media_session_id", "incarnation"),
 )
 
 KEEPALIVE_GAPS = Table(
@@ -179,6 +183,7 @@ CONNECTIONS = Table(
     (
         ("node_id", LC),
         ("session_id", "String"),
+        ("incarnation", "UInt64"),
         ("app_key", LC),
         ("sip_login", "String"),
         ("client_version", "String"),
@@ -198,7 +203,7 @@ CONNECTIONS = Table(
         ("custom", "String"),
         ("version", "UInt64"),
     ),
-    order_by=("node_id", "session_id"),
+    order_by=("node_id", "session_id", "incarnation"),
 )
 
 STATUS_COUNTS = Table(
@@ -236,6 +241,42 @@ ALERTS = Table(
     order_by=("alert_id",),
 )
 
+
+def parts_of(table: Table) -> Table:
+    """Per-partition partial counts of a window table (Kafka workers: each input partition
+    counts its own hits; the totals in ``table`` are their sums, sinks.window_totals)."""
+    columns = tuple(c for c in table.columns if c[0] != "version")
+    return Table(
+        f"{table.name}_parts",
+        (*columns, ("part", LC), ("version", "UInt64")),
+        order_by=(*table.order_by, "part"),
+        internal=True,
+    )
+
+
+STATUS_COUNTS_PARTS = parts_of(STATUS_COUNTS)
+MESSAGE_RATES_PARTS = parts_of(MESSAGE_RATES)
+
+# Entity states of the runtime (processors/runtime.py, sinks/state_store.py): one row per
+# entity and one per partition (family '', key = partition id: clock, windows, alert state).
+# Not a table for readers. Closed entities stay ``late_event_retention`` for late events.
+STATE = Table(
+    "entity_state",
+    (
+        ("family", LC),
+        ("key", "String"),
+        ("part", LC),
+        ("open", "UInt8"),
+        ("last_event_at", TIME),
+        ("written_at", TIME),
+        ("state", "String"),
+        ("version", "UInt64"),
+    ),
+    order_by=("family", "key"),
+    ttl="toDateTime(written_at) + INTERVAL 8 DAY DELETE WHERE family != ''",
+    internal=True,
+)
+
 TABLES: Final[dict[str, Table]] = {
     t.name: t
     for t in (
@@ -248,8 +289,14 @@ TABLES: Final[dict[str, Table]] = {
         CONNECTIONS,
         STATUS_COUNTS,
         ALERTS,
+        STATE,
+        STATUS_COUNTS_PARTS,
+        MESSAGE_RATES_PARTS,
     )
 }
+
+
+OUTPUT_TABLES: Final[dict[str, Table]] = {n: t for n, t in TABLES.items() if not t.internal}
 
 
 def check_row(row: Row) -> None:

@@ -8,7 +8,7 @@ code, so /docs and /openapi.json describe what the fast path does.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -19,9 +19,21 @@ from events.bus import Bus
 from events.envelope import IdSource
 from ingest import docs
 from ingest.config import IngestConfig
+from ingest.docs_routes import add_docs
+from ingest.drops import DropLog
 from ingest.endpoint import HookEndpoint, extra_headers, hook_method
 from ingest.hooks import HookHandler
 from ingest.metrics import CONTENT_TYPE, HookMetrics
+from ingest.read_auth import UNAUTHORIZED_RESPONSE, ReadAuth
+from ingest.read_auth import dependencies as read_auth_dependencies
+
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text format 0.0.4",
+        "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
+    },
+    **UNAUTHORIZED_RESPONSE,
+}
 
 
 def wall_clock_ms() -> int:
@@ -34,6 +46,7 @@ class IngestApp(FastAPI):
     def __init__(self, hooks: HookEndpoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hooks = hooks
+        self.read_dependencies: Sequence[Any] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -52,6 +65,8 @@ def create_app(
     ids: Callable[[], str] | None = None,
     extra_metrics: Callable[[], str] | None = None,
     health: Callable[[], dict[str, Any]] | None = None,
+    read_auth: ReadAuth | None = None,
+    drops: DropLog | None = None,
 ) -> IngestApp:
     """The ingest app; the caller runs it (uvicorn) and owns the bus consumer.
 
@@ -59,11 +74,25 @@ def create_app(
     fresh ``IdSource`` per app, so forked workers never share a prefix);
     ``extra_metrics`` returns Prometheus text appended to /metrics; ``health``
     returns fields merged into (and able to override) /health's ``{"status": "ok"}``.
+    ``read_auth`` guards /metrics and the docs (default: open); mount read routers with
+    ``app.read_dependencies`` so they are guarded the same way. /health stays open.
+    ``drops`` counts envelopes not kept (the bus's overflow shares it); /metrics shows it and
+    /health says ``degraded`` while losses are recent.
     """
     metrics = HookMetrics()
-    handler = HookHandler(config, bus, metrics, now_ms, ids or IdSource())
+    drops = drops if drops is not None else DropLog()
+    handler = HookHandler(config, bus, metrics, now_ms, ids or IdSource(), drops)
     hooks = HookEndpoint(handler, metrics)
-    app = IngestApp(hooks, title="wcs-analytics ingest", description=docs.HOOK_DESCRIPTION)
+    app = IngestApp(
+        hooks,
+        title="wcs-analytics ingest",
+        description=docs.HOOK_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.read_dependencies = read_auth_dependencies(read_auth or ReadAuth())
+    add_docs(app, app.read_dependencies)
 
     @app.post(
         "/wcs/{method}",
@@ -84,12 +113,17 @@ def create_app(
 
     @app.get("/health")
     async def get_health() -> Response:
-        fields = {"status": "ok", **(health() if health is not None else {})}
+        fields = {"status": "ok", **drops.health(), **(health() if health is not None else {})}
         return Response(orjson.dumps(fields), media_type="application/json")
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        dependencies=list(app.read_dependencies),
+        response_class=Response,
+        responses=METRICS_RESPONSES,
+    )
     async def get_metrics() -> Response:
-        text = metrics.render(bus.depth())
+        text = metrics.render(bus.depth()) + drops.metrics()
         if extra_metrics is not None:
             extra = extra_metrics()
             text += extra if not extra or extra.endswith("\n") else extra + "\n"

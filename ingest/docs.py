@@ -53,4 +53,5 @@ HOOK_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     404: _error("Not a valid hook name"),
     405: _error("Not a POST"),
     413: _error("Body larger than the configured limit"),
+    503: _error("The event cannot be kept (spool full or unwritable) and --spool-full is reject"),
 }

@@ -20,8 +20,10 @@ import orjson
 from events.bus import Bus, BusRejected
 from events.catalog import Method, is_valid_name, resolve
 from events.envelope import make
+from events.jsonbody import loads
 from ingest.auth import UNAUTHORIZED, Authenticator, Headers
 from ingest.config import DEFAULT_REDACT_KEYS, IngestConfig
+from ingest.drops import DropLog
 from ingest.metrics import HookMetrics
 from ingest.redact import Redactor
 
@@ -51,6 +53,7 @@ class HookHandler:
         metrics: HookMetrics,
         now_ms: Callable[[], int],
         ids: Callable[[], str],
+        drops: DropLog | None = None,
     ) -> None:
         self.max_body_bytes = config.max_body_bytes
         self._redact = Redactor((*DEFAULT_REDACT_KEYS, *config.redact_keys))
@@ -60,6 +63,7 @@ class HookHandler:
         self._metrics = metrics
         self._now_ms = now_ms
         self._ids = ids
+        self._drops = drops if drops is not None else DropLog()
         self._methods: dict[str, tuple[Method, str] | None] = {}
         self._unknown_labels: set[str] = set()
 
@@ -80,7 +84,7 @@ class HookHandler:
             if refused is not None:
                 return self._refuse_auth(label, refused)
         try:
-            body = orjson.loads(raw)
+            body = loads(raw)
         except orjson.JSONDecodeError as exc:
             return self._refuse(label, "bad_json", 400, f"body is not valid JSON: {exc}")
         if type(body) is not dict:
@@ -111,11 +115,10 @@ class HookHandler:
             pending = self._bus.publish(
                 make(hook, self._redact(body, raw), self._now_ms(), self._ids())
             )
-        except BusRejected:
-            return _rejected()
-        except Exception:  # the bus must not raise; if it does, WCS still gets its answer
-            log.exception("publishing a %s envelope failed", hook.name)
-            self._metrics.count(label, "publish_error")
+        except BusRejected as exc:
+            return _rejected(str(exc))
+        except Exception as exc:  # the bus must not raise; if it does, WCS still gets its answer
+            self._publish_error(label, exc)
             return None
         if pending is None:
             self._metrics.count(label, "ok")
@@ -127,12 +130,17 @@ class HookHandler:
             await pending
         except BusRejected as exc:
             return self._refuse(label, "rejected", 503, str(exc) or "bus refused the event")
-        except Exception:  # the bus must not raise; if it does, WCS still gets its answer
-            log.exception("publishing a %s envelope failed", label)
-            self._metrics.count(label, "publish_error")
+        except Exception as exc:  # the bus must not raise; if it does, WCS still gets its answer
+            self._publish_error(label, exc)
             return answer
         self._metrics.count(label, "ok")
         return answer
+
+    def _publish_error(self, label: str, exc: Exception) -> None:
+        """A bus bug: counted as a dropped envelope, logged per interval (traceback at debug)."""
+        self._metrics.count(label, "publish_error")
+        self._drops.note("publish_error", f"{label}: {exc!r}", rejected=False)
+        log.debug("publishing a %s envelope failed", label, exc_info=exc)
 
     def _refuse(self, label: str, outcome: str, status: int, message: str) -> Answer:
         self._metrics.count(label, outcome)
@@ -171,8 +179,8 @@ class HookHandler:
         return OTHER_LABEL
 
 
-async def _rejected() -> None:
-    raise BusRejected("event refused: the spool is full")
+async def _rejected(message: str) -> None:
+    raise BusRejected(message or "event refused: it cannot be kept")
 
 
 def _bad_name(name: str) -> str:

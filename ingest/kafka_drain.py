@@ -1,7 +1,9 @@
 """The spool drainer: re-publishes spooled envelopes in order, then hands back to direct sends.
 
-Runs while the bus is spooling. Each pass reads a batch from the committed
-position, sends it, waits for every ack, then commits the position (a failed
+Runs while the bus is spooling. Each pass reads up to ``BATCH`` envelopes from
+the committed position, packs them into batch records per topic partition (the
+bus's limits, spool order kept), sends them, waits for every ack, then commits
+the position (a failed
 pass is retried from the committed position: duplicates, never gaps). While
 Kafka keeps failing it probes with one record at a time and backs off. When a
 read finds nothing left and nothing pending, the bus switches to direct sends
@@ -12,12 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from ingest.kafka_record import from_spool
+from ingest.kafka_batch import pack
+from ingest.kafka_link import Link
+from ingest.kafka_metrics import KafkaStats
+from ingest.kafka_record import KafkaBusConfig, Outgoing, Router, batch_record, from_spool
+from ingest.spool import DiskSpool
 
-if TYPE_CHECKING:
-    from ingest.kafka_bus import KafkaBus
+
+class DrainedBus(Protocol):
+    """What the drainer uses of ``ingest.kafka_bus.KafkaBus`` (no import cycle)."""
+
+    config: KafkaBusConfig
+    router: Router
+    link: Link
+    spool: DiskSpool
+    stats: KafkaStats
+
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +42,7 @@ RESET_AFTER_FAILURES: Final = 3  # then the producer is replaced (it may be stuc
 
 
 class Drainer:
-    def __init__(self, bus: KafkaBus) -> None:
+    def __init__(self, bus: DrainedBus) -> None:
         self.bus = bus
         self.failures = 0
         self._wake = asyncio.Event()
@@ -81,16 +95,21 @@ class Drainer:
 
     async def _republish(self, payloads: list[bytes]) -> bool:
         bus = self.bus
+        envelopes: list[Outgoing] = []
+        for payload in payloads:
+            try:
+                envelopes.append(from_spool(bus.config.topic_prefix, payload))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.error("spooled record skipped, not an envelope: %r", exc)
+        items = ((item.topic, item.key, item.value) for item in envelopes)
+        batches = pack(items, bus.config.batch, bus.link.partition)
         deliveries: list[asyncio.Future[Any]] = []
         try:
-            for payload in payloads:
-                try:
-                    record = from_spool(bus.config.topic_prefix, payload)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    log.error("spooled record skipped, not an envelope: %r", exc)
-                    continue
+            for batch in batches:
+                record = batch_record(batch)
                 deliveries.append(await asyncio.wait_for(bus.link.send(record), SEND_TIMEOUT_S))
-                bus.stats.produced += 1
+                bus.stats.records += 1
+                bus.stats.produced += len(batch.values)
         except Exception as exc:
             bus.stats.producer_errors += 1
             log.warning("re-publishing spooled envelopes: send failed: %r", exc)

@@ -1,8 +1,11 @@
 """The aiokafka producer behind the Kafka bus: connect (topics first), send, flush, close.
 
-Idempotent producer (acks=all), batching with ``linger_ms``. ``connect`` may be
-retried: a failed start leaves no producer behind, so the bus keeps spooling and
-its drainer tries again.
+Idempotent producer (acks=all). Records are batch records built by the caller
+(``ingest.kafka_batch``) with an explicit partition, so the producer does not
+linger (``linger_ms`` 0 by default): a record is sent at once, or with the next
+request while one is in flight to the broker. ``connect`` may be retried: a
+failed start leaves no producer behind, so the bus keeps spooling and its
+drainer tries again.
 """
 
 from __future__ import annotations
@@ -10,14 +13,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
+from ingest.kafka_batch import partition_of
 from ingest.kafka_record import KafkaRecord
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_MS = 30_000
 MAX_BATCH_BYTES = 256 << 10
+
+
+class Link(Protocol):
+    """What the bus and its drainer need of a producer: ``ProducerLink``, or one in memory."""
+
+    @property
+    def ready(self) -> bool:
+        """A producer is connected."""
+
+    async def connect(self) -> bool:
+        """Connect unless connected; False when Kafka is away."""
+
+    def partition(self, topic: str, key: bytes) -> int:
+        """The partition of ``key`` in ``topic`` (Kafka's default partitioner)."""
+
+    async def send(self, record: KafkaRecord) -> asyncio.Future[Any]:
+        """Queue a record (may wait for room); the future resolves on the broker's ack."""
+
+    async def close(self, timeout_s: float) -> bool:
+        """Flush and drop the producer; False when the flush did not finish in time."""
 
 
 class ProducerLink:
@@ -28,7 +52,7 @@ class ProducerLink:
         bootstrap: str,
         topics: Sequence[str],
         *,
-        linger_ms: int,
+        linger_ms: int = 0,
         prepare: Callable[[], Awaitable[object]] | None = None,
         client_id: str = "wcs-analytics-ingest",
     ) -> None:
@@ -36,6 +60,7 @@ class ProducerLink:
         self.prepare, self.client_id = prepare, client_id
         self.producer: Any = None
         self._prepared = False
+        self._partitions: dict[str, int] = {}  # topic -> partition count, at the last connect
 
     @property
     def ready(self) -> bool:
@@ -67,7 +92,7 @@ class ProducerLink:
             )
             await producer.start()
             for topic in self.topics:
-                await producer.partitions_for(topic)
+                self._partitions[topic] = len(await producer.partitions_for(topic))
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("Kafka at %s not reachable: %s", self.bootstrap, exc or type(exc).__name__)
             if producer is not None:
@@ -77,10 +102,25 @@ class ProducerLink:
         log.info("Kafka producer connected to %s", self.bootstrap)
         return True
 
+    def partition(self, topic: str, key: bytes) -> int:
+        """The partition Kafka's default partitioner gives ``key`` in ``topic`` (one of
+        ``topics``), from the producer's current metadata (the count at the last connect
+        while there is no producer)."""
+        found = self.producer.client.cluster.partitions_for_topic(topic) if self.producer else None
+        return partition_of(key, len(found) if found else self._partitions[topic])
+
     async def send(self, record: KafkaRecord) -> asyncio.Future[Any]:
-        """Queue ``record`` in the producer; the returned future resolves on the broker's ack."""
+        """Queue ``record`` in the producer; the returned future resolves on the broker's ack.
+
+        May wait while the producer's buffer for the partition is full; raises
+        aiokafka's errors (KafkaTimeoutError after ``REQUEST_TIMEOUT_MS``).
+        """
         future: asyncio.Future[Any] = await self.producer.send(
-            record.topic, record.value, key=record.key, headers=record.headers
+            record.topic,
+            record.value,
+            key=record.key,
+            partition=record.partition,
+            headers=record.headers,
         )
         return future
 

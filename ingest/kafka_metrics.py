@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 @dataclass
 class KafkaStats:
-    produced: int = 0  # records queued in the producer (direct and drained)
-    acked: int = 0  # direct records the broker acknowledged
+    produced: int = 0  # envelopes queued in the producer (direct and drained)
+    records: int = 0  # Kafka records (batches of envelopes) queued in the producer
+    acked: int = 0  # direct envelopes whose record the broker acknowledged
     spooled: int = 0  # envelopes written to the disk spool
     drained: int = 0  # spooled envelopes re-published and acknowledged
     spool_full: int = 0  # envelopes the full spool could not take (dropped or rejected)
@@ -25,10 +26,15 @@ def render(
     stats: KafkaStats, mode: str, spool_bytes: int, spool_segments: int, full_policy: str
 ) -> str:
     counters = (
-        ("wcs_kafka_produced_total", "records queued in the Kafka producer", stats.produced),
+        ("wcs_kafka_produced_total", "envelopes queued in the Kafka producer", stats.produced),
+        (
+            "wcs_kafka_records_total",
+            "Kafka records (batches of envelopes) queued in the producer",
+            stats.records,
+        ),
         (
             "wcs_kafka_acked_total",
-            "records the broker acknowledged on the direct path",
+            "envelopes the broker acknowledged on the direct path",
             stats.acked,
         ),
         ("wcs_kafka_spooled_total", "envelopes written to the disk spool", stats.spooled),

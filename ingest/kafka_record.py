@@ -1,49 +1,66 @@
-"""Pure parts of the Kafka bus: the record of an envelope, the hook's ack wait, the mode.
+"""Pure parts of the Kafka bus: an envelope on its way, batch records, ack wait, the mode.
 
 No IO here (unit-tested without a broker).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import orjson
 
-from events.envelope import Envelope, encode
+from events.envelope import Envelope, encode, validate
+from events.records import batch_headers, join_encoded
 from events.topics import family_topic
+from ingest.kafka_batch import Batch, BatchLimits
 
-METHOD_HEADER: Final = "method"
 SPOOL_RESERVE_S: Final = 0.25  # of the hook budget, kept for writing to the spool after a timeout
 
 
 @dataclass(frozen=True, slots=True)
-class KafkaRecord:
-    """One Kafka record: topic ``<prefix><family>``, key = entity key, value = envelope JSON."""
+class Outgoing:
+    """One envelope on its way: topic ``<prefix><family>``, entity key, envelope JSON."""
 
     topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """One Kafka record: a batch of envelopes of one topic partition (``events.records``)."""
+
+    topic: str
+    partition: int
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
 
 
-def to_record(prefix: str, envelope: Envelope) -> KafkaRecord:
-    return _record(prefix, envelope, encode(envelope))
-
-
-def from_spool(prefix: str, payload: bytes) -> KafkaRecord:
-    """The record of a spooled payload (the envelope JSON exactly as it was encoded)."""
-    envelope = orjson.loads(payload)
-    return _record(prefix, envelope, payload)
-
-
-def _record(prefix: str, envelope: Envelope, value: bytes) -> KafkaRecord:
-    return KafkaRecord(
-        family_topic(prefix, envelope["family"]),
-        envelope["key"].encode(),
-        value,
-        [(METHOD_HEADER, envelope["method"].encode())],
+def outgoing(prefix: str, envelope: Envelope) -> Outgoing:
+    return Outgoing(
+        family_topic(prefix, envelope["family"]), envelope["key"].encode(), encode(envelope)
     )
+
+
+def from_spool(prefix: str, payload: bytes) -> Outgoing:
+    """The envelope of a spooled payload (the envelope JSON exactly as it was encoded).
+
+    Raises ValueError (``EnvelopeError``, JSON errors) when it is not an envelope.
+    """
+    envelope = validate(orjson.loads(payload))
+    return Outgoing(family_topic(prefix, envelope["family"]), envelope["key"].encode(), payload)
+
+
+def batch_record(batch: Batch[Any]) -> KafkaRecord:
+    return record_of(batch.topic, batch.partition, batch.key, batch.values)
+
+
+def record_of(topic: str, partition: int, key: bytes, values: Sequence[bytes]) -> KafkaRecord:
+    """The record of envelopes (encoded) that all belong to ``topic`` ``partition``."""
+    return KafkaRecord(topic, partition, key, join_encoded(values), batch_headers(len(values)))
 
 
 def ack_wait_s(hook_budget_ms: int) -> float:
@@ -87,3 +104,14 @@ class Router:
     @property
     def mode(self) -> str:
         return "spooling" if self.spooling else "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaBusConfig:
+    topic_prefix: str = "wcs."
+    ack_buffer: bool = False  # True: answer once queued in the bus (see max_unsent)
+    hook_budget_ms: int = 2000
+    reject_when_full: bool = False  # spool full: answer 503 (True) or drop and answer 200
+    close_timeout_s: float = 10.0
+    batch: BatchLimits = field(default_factory=BatchLimits)
+    max_unsent: int = 20_000  # ack=buffer: envelopes answered before they reach the producer

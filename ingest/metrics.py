@@ -29,7 +29,7 @@ LATENCY_BUCKETS: Final = (
 )
 
 
-def _label(value: str) -> str:
+def label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
@@ -56,9 +56,8 @@ class HookMetrics:
             "# TYPE wcs_hooks_total counter",
         ]
         for (method, outcome), value in sorted(self.hooks.items()):
-            lines.append(
-                f'wcs_hooks_total{{method="{_label(method)}",outcome="{_label(outcome)}"}} {value}'
-            )
+            labels = f'method="{label_value(method)}",outcome="{label_value(outcome)}"'
+            lines.append(f"wcs_hooks_total{{{labels}}} {value}")
         lines += self.latency.render(
             "wcs_hook_latency_seconds", "Time from receiving a hook to answering it."
         )

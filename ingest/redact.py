@@ -2,27 +2,56 @@
 
 Copy-on-write: containers are copied only on the path to a removed key, so a
 body without secrets is returned as the very same object (the common case,
-kept cheap on the hook path). The input is never mutated.
+kept cheap on the hook path). The input is never mutated. A string value that
+is itself a JSON object or array (WCS sends ``custom`` that way when the client
+passed a string) is parsed, redacted and written back as compact JSON.
+
+``redact_envelope`` applies the same rule to a recorded envelope (``replay``: a
+file may be a raw capture that never went through ingest).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import orjson
+
+from events.envelope import Envelope
+from events.jsonbody import loads
+from ingest.config import DEFAULT_REDACT_KEYS
 
 
 def redact(value: Any, keys: frozenset[str]) -> Any:
     """``value`` without any dict entry whose key, lower-cased, is in ``keys`` (lower-case).
 
-    Walks nested dicts and lists at any depth; returns ``value`` itself when
-    nothing matched.
+    Walks nested dicts and lists at any depth, and JSON objects/arrays inside
+    strings; returns ``value`` itself when nothing matched.
     """
     kind = type(value)
     if kind is dict:
         return _redact_dict(value, keys)
     if kind is list:
         return _redact_list(value, keys)
+    if kind is str:
+        return _redact_text(value, keys)
     return value
+
+
+def _redact_text(text: str, keys: frozenset[str]) -> str:
+    """A JSON document inside a string, redacted and re-serialized; other text unchanged."""
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    if "\\" not in text:  # no escape can hide a key: a plain substring test is exact
+        lowered = text.lower()
+        if not any(key in lowered for key in keys):
+            return text
+    try:
+        inner = loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    cleaned = redact(inner, keys)
+    return text if cleaned is inner else orjson.dumps(cleaned).decode()
 
 
 def _redact_dict(obj: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
@@ -31,7 +60,7 @@ def _redact_dict(obj: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
         if key.lower() in keys:
             changes = changes or {}
             changes[key] = _DROP
-        elif type(item) is dict or type(item) is list:
+        elif type(item) is dict or type(item) is list or type(item) is str:
             new = redact(item, keys)
             if new is not item:
                 changes = changes or {}
@@ -89,3 +118,17 @@ class Redactor:
                 return body
         result: dict[str, Any] = _redact_dict(body, self._keys)
         return result
+
+
+def envelope_redactor(extra_keys: Iterable[str] = ()) -> Callable[[Envelope], Envelope]:
+    """A function redacting an envelope's body with ingest's rule (default keys + ``extra_keys``).
+
+    Returns the same envelope when nothing was removed, else a copy with the new body.
+    """
+    keys = frozenset(key.lower() for key in (*DEFAULT_REDACT_KEYS, *extra_keys))
+
+    def redact_envelope(envelope: Envelope) -> Envelope:
+        body = _redact_dict(envelope["body"], keys)
+        return envelope if body is envelope["body"] else {**envelope, "body": body}
+
+    return redact_envelope

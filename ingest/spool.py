@@ -28,7 +28,13 @@ READ_CHUNK: Final = 1 << 20
 
 
 class SpoolFull(Exception):
-    """The spool has no room for the record (``spool_max_bytes``) or cannot be written."""
+    """The spool has no room for the record (``spool_max_bytes``) or cannot be written.
+
+    ``reason``: ``spool_full`` or ``spool_write_failed`` (the ``ingest.drops`` reasons)."""
+
+    def __init__(self, message: str, reason: str = "spool_full") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DiskSpool:
@@ -115,11 +121,12 @@ class DiskSpool:
         try:
             end = await asyncio.to_thread(self._write, data, self.end)
         except OSError as exc:
-            self._unflushed -= len(records)
-            log.error("disk spool write failed, %d events not spooled: %s", len(records), exc)
+            self._unflushed -= len(records)  # each waiter's owner counts and reports the loss
+            log.debug("disk spool write failed, %d events not spooled: %s", len(records), exc)
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_exception(SpoolFull(f"disk spool write failed: {exc}"))
+                    failed = SpoolFull(f"disk spool write failed: {exc}", "spool_write_failed")
+                    waiter.set_exception(failed)
             return
         self._unflushed -= len(records)
         self.sizes[end.segment] = end.offset

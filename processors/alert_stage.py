@@ -1,33 +1,21 @@
-"""Embedded adapter for the FAILED-spike detector: a row sink in front of the real one.
+"""The alerting stage: ``status_counts`` rows in, FAILED-spike ``alerts`` rows out.
 
-It forwards every row unchanged, feeds the ``status_counts`` rows it sees to
-``processors.alerts`` and evaluates on the event clock (``now``) after each batch;
-alert rows go into the same sink (``alerts`` table) and to ``notify`` (webhooks).
-No business logic here. A Faust agent does the same with its own loop: ``add`` every
-``status_counts`` row it consumes, ``evaluate(state, now, rules)`` on its clock, keep
-``state.to_dict()`` in a table, produce the rows (docs/alerts.md#kafka).
+An explicit stage after the windows (docs/alerts.md): the runtime hands it every
+``status_counts`` row it emits (``accept``) and calls ``advance(now)`` once its event
+clock reaches ``next_due``, right after emitting the windows due at that clock, so the
+detector sees exactly the counts a per-event run would have shown it. No IO: the
+caller sends the returned rows to the sink and to webhooks.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import orjson
-
-from events.envelope import Envelope
 from events.tables import Row
 from processors import alerts
 from processors.alert_rules import AlertRules
-from processors.embedded import RowSink
 
-log = logging.getLogger(__name__)
-
-Notify = Callable[[list[dict[str, Any]]], None]
-TOTALS_KEEP_MS = 3 * 3600_000  # longer than any window retention: re-emits stay deltas
+TOTALS_KEEP_MS: Final = 3 * 3600_000  # longer than any window retention: re-emits stay deltas
 
 
 class StatusTotals:
@@ -52,72 +40,40 @@ class StatusTotals:
             self._seen = {k: v for k, v in self._seen.items() if k[0] >= cutoff}
 
 
-class AlertingSink:
-    """A ``RowSink`` wrapper. ``now`` is the event clock (``EventClock.now``; a replay's
-    ``pipeline.clock_ms``). ``snapshot_path``: detector state saved after each flush that
-    follows a change (flush-then-save) and loaded here, so a restart keeps baselines
-    and firing alerts. Not thread-safe: called from the runner only."""
+class AlertStage:
+    """Detector state plus the clock rule of ``processors.alerts.evaluate``."""
 
-    def __init__(
-        self,
-        inner: RowSink,
-        rules: AlertRules,
-        now: Callable[[], int | None],
-        notify: Notify | None = None,
-        snapshot_path: Path | None = None,
-    ) -> None:
-        self.inner, self.rules, self._now, self._notify = inner, rules, now, notify
-        self.snapshot_path = snapshot_path
-        self.state = _load(snapshot_path)
+    def __init__(self, rules: AlertRules, state: alerts.DetectorState | None = None) -> None:
+        self.rules = rules
+        self.state = state or alerts.initialize()
         self.status = StatusTotals()
         self.alerts_emitted = 0
-        self._changed = False
 
-    @property
-    def pending(self) -> int:
-        return self.inner.pending
-
-    def add_envelope(self, envelope: Envelope) -> None:
-        self.inner.add_envelope(envelope)
-
-    def due(self) -> bool:
-        return self.inner.due()
-
-    def add(self, rows: Iterable[Row]) -> None:
-        rows = list(rows)
-        self.inner.add(rows)
+    def accept(self, rows: list[Row]) -> None:
+        """Take the window rows a runtime emitted (other tables are ignored)."""
         for table, values in rows:
             if table == "status_counts":
                 self.status.add(values)
-                self.state = alerts.add(self.state, values)
-                self._changed = True
-        now = self._now()
-        if now is None:
-            return
-        through = self.state.through
-        self.state, fired = alerts.evaluate(self.state, now, self.rules)
-        self._changed = self._changed or through != self.state.through
-        if fired:
-            self.alerts_emitted += len(fired)
-            self.inner.add(fired)
-            if self._notify is not None:
-                self._notify([values for _, values in fired])
+                alerts.add(self.state, values)
 
-    def flush(self) -> int:
-        written = self.inner.flush()
-        if self.snapshot_path is not None and self._changed:
-            tmp = self.snapshot_path.with_suffix(".tmp")
-            tmp.write_bytes(orjson.dumps(self.state.to_dict()))
-            os.replace(tmp, self.snapshot_path)
-            self._changed = False
-        return written
+    @property
+    def next_due(self) -> int | None:
+        """The smallest event time at which ``advance`` can evaluate a window."""
+        w, delay = self.rules.window_ms, self.rules.evaluation_delay_ms
+        if self.state.through is not None:
+            return self.state.through + 2 * w + delay + 1
+        if not self.state.pending:
+            return None
+        return min(self.state.pending) + w + delay + 1
 
+    def advance(self, now_ms: int) -> list[Row]:
+        """Evaluate every window due at ``now_ms``; returns ``alerts`` rows."""
+        self.state, fired = alerts.evaluate(self.state, now_ms, self.rules)
+        self.alerts_emitted += len(fired)
+        return fired
 
-def _load(path: Path | None) -> alerts.DetectorState:
-    if path is None or not path.is_file():
-        return alerts.initialize()
-    try:
-        return alerts.DetectorState.from_dict(orjson.loads(path.read_bytes()))
-    except (ValueError, KeyError, TypeError):
-        log.exception("ignoring unreadable alert state %s (baselines start over)", path)
-        return alerts.initialize()
+    def to_json(self) -> dict[str, Any]:
+        return self.state.to_dict()
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.state = alerts.DetectorState.from_dict(data)

@@ -1,28 +1,28 @@
 """Call sessions (family ``call``, key ``callId``) -> table ``calls``.
 
-Pure: ``step``/``deadline``/``expire`` take the state and return a new one plus the
-rows to emit. Semantics and formulas: docs/processing.md#calls.
+Pure rules over a mutable ``CallState``: ``apply`` folds one event in place, ``deadline``
+/ ``expire`` close by timeout, ``render`` gives the row. No IO, no clock. Semantics and
+formulas: docs/processing.md#calls.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from events.envelope import Envelope
-from events.tables import Row
-from processors import core as c
+from processors import entity as e
 from processors import values as v
 from processors.config import ProcessorConfig
 
 TABLE: Final = "calls"
 RINGING: Final = ("RING", "RING_MEDIA", "SESSION_PROGRESS")
 ENDED: Final = ("FINISH", "FAILED")
+TERMINAL: Final = frozenset({"FINISH", "FAILED", "BUSY"})
 HOLD_LIMIT: Final = 128  # distinct (t, status) observations kept for hold_ms
 INT32: Final = 2**31
 
-SPEC: Final = c.Spec(
-    fields={
+SPEC: Final = e.spec(
+    {
         "caller": ("caller", v.text),
         "callee": ("callee", v.text),
         "incoming": ("incoming", v.flag),
@@ -30,22 +30,19 @@ SPEC: Final = c.Spec(
         "media_provider": ("mediaProvider", v.text),
         "custom": ("custom", v.json_text),
     },
-    terminal=frozenset({"FINISH", "FAILED", "BUSY"}),
+    terminal=TERMINAL,
     side_methods=frozenset({"transfer", "TransferStatusEvent", "OnTransferEvent", "sendDTMF"}),
 )
 
-SipStamp = tuple[int, str, int]
 
+class CallState(e.Entity):
+    __slots__ = ("holds", "sip", "terminal_sip")
 
-@dataclass(frozen=True, slots=True)
-class CallState(c.CoreState):
-    core: c.Core
-    sip: SipStamp | None = None  # latest (t, id, sipStatus) of a lifecycle event
-    holds: tuple[tuple[int, str], ...] = ()  # distinct (t, status), time-sorted, newest kept
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CallState:
-        return cls(c.core_from_dict(data["core"]), v.tuplify(data["sip"]), v.tuplify(data["holds"]))
+    def __init__(self, key: str, t: int, incarnation: int = 0) -> None:
+        super().__init__(key, t, incarnation)
+        self.sip: e.Stamp | None = None  # latest (t, id, sipStatus) of a lifecycle event
+        self.terminal_sip: e.Stamp | None = None  # (t, id, sipStatus | None) of the first end
+        self.holds: tuple[tuple[int, str], ...] = ()  # distinct (t, status), newest kept
 
 
 def sip_status(value: Any) -> int | None:
@@ -59,53 +56,51 @@ def sip_status(value: Any) -> int | None:
     return None
 
 
-def step(
-    state: CallState | None, env: Envelope, cfg: ProcessorConfig
-) -> tuple[CallState, list[Row]]:
-    """Fold one call event; emits the call row when it changed."""
-    core = c.observe(state.core if state else None, env, SPEC)
-    new = CallState(core) if state is None else replace(state, core=core)
-    if c.is_lifecycle(env, SPEC):
-        t, body = env["received_at"], env["body"]
-        sip = sip_status(body.get("sipStatus"))
-        if sip is not None:
-            new = replace(new, sip=c.later(new.sip, (t, env["id"], sip)))
-        status = c.status_of(body)
-        if status is not None and (t, status) not in new.holds:
-            new = replace(new, holds=tuple(sorted((*new.holds, (t, status))))[-HOLD_LIMIT:])
-    return _publish(state, new)
+def apply(state: CallState, env: Envelope, cfg: ProcessorConfig) -> str | None:
+    """Fold one call event in place; returns the status it reached first (for counting)."""
+    changed, new = e.observe(state, env, SPEC)
+    if env["method"] not in SPEC.side_methods:
+        changed = _lifecycle(state, env) or changed
+    state.changes += int(changed)
+    return new
+
+
+def _lifecycle(state: CallState, env: Envelope) -> bool:
+    t, eid, body = env["received_at"], env["id"], env["body"]
+    changed = False
+    sip = sip_status(body.get("sipStatus"))
+    if sip is not None and e.follows(t, eid, state.sip):
+        state.sip, changed = (t, eid, sip), True
+    status = e.status_of(body)
+    if status in TERMINAL and e.precedes(t, eid, state.terminal_sip):
+        state.terminal_sip, changed = (t, eid, sip), True
+    if status is not None and (t, status) not in state.holds:
+        state.holds = tuple(sorted((*state.holds, (t, status))))[-HOLD_LIMIT:]
+        changed = True
+    return changed
 
 
 def deadline(state: CallState, cfg: ProcessorConfig) -> int | None:
     """Idle timeout, or the setup timeout while neither answered nor ended; None once closed."""
-    core = state.core
-    if not c.is_open(core):
+    if not e.is_open(state):
         return None
-    due = core.last_event_at + cfg.call_idle_timeout_ms
-    if "ESTABLISHED" not in core.firsts:
-        due = min(due, core.created_at + cfg.call_setup_timeout_ms)
+    due = state.last_event_at + cfg.call_idle_timeout_ms
+    if "ESTABLISHED" not in state.firsts:
+        due = min(due, state.created_at + cfg.call_setup_timeout_ms)
     return due
 
 
-def expire(state: CallState, now_ms: int, cfg: ProcessorConfig) -> tuple[CallState, list[Row]]:
-    """Close by timeout when the deadline is due at ``now_ms``; otherwise unchanged."""
-    core = c.timed_out(state.core, deadline(state, cfg), now_ms)
-    if core is None:
-        return state, []
-    return _publish(state, replace(state, core=core))
+def expire(state: CallState, now_ms: int, cfg: ProcessorConfig) -> bool:
+    """Close by timeout when the deadline is due at ``now_ms``; True when it closed."""
+    return e.time_out(state, deadline(state, cfg), now_ms)
 
 
-def _publish(old: CallState | None, new: CallState) -> tuple[CallState, list[Row]]:
-    core, rows = c.publish(TABLE, None if old is None else render(old), render(new), new.core)
-    return replace(new, core=core), rows
-
-
-def _end(core: c.Core) -> tuple[int | None, c.Stamp | None]:
+def _end(state: CallState) -> tuple[int | None, e.Stamp | None]:
     """(ended_at, terminal event): first FINISH/FAILED, else first BUSY, else timeout."""
-    terminal = c.first(core, *ENDED) or c.first(core, "BUSY")
+    terminal = e.first(state, *ENDED) or e.first(state, "BUSY")
     if terminal is not None:
         return terminal[0], terminal
-    return (core.last_event_at if core.timed_out_at is not None else None), None
+    return (state.last_event_at if state.timed_out_at is not None else None), None
 
 
 def hold_ms(holds: tuple[tuple[int, str], ...], end: int) -> int:
@@ -121,45 +116,60 @@ def hold_ms(holds: tuple[tuple[int, str], ...], end: int) -> int:
     return total + (end - since if since is not None else 0)
 
 
-def disposition(core: c.Core, ended: bool) -> str:
+def disposition(state: CallState, ended: bool) -> str:
     for status, name in (("ESTABLISHED", "ANSWERED"), ("BUSY", "BUSY"), ("FAILED", "FAILED")):
-        if status in core.firsts:
+        if status in state.firsts:
             return name
     return "NO_ANSWER" if ended else "IN_PROGRESS"
 
 
+def outcome(state: CallState) -> tuple[int | None, str]:
+    """(sip_status, info): from the call's first terminal event (FINISH, FAILED or BUSY)
+    once it has one -- None / '' when WCS sent none there; before that (open, or closed by
+    timeout) from the latest lifecycle event carrying them."""
+    first_end = e.first(state, *TERMINAL)
+    if first_end is not None and state.terminal_sip is not None:
+        return state.terminal_sip[2], first_end[2]
+    sip = None if state.sip is None else state.sip[2]
+    return sip, "" if state.latest_info is None else state.latest_info[2]
+
+
 def render(state: CallState) -> dict[str, Any]:
     """The ``calls`` row without ``version``."""
-    core = state.core
-    ended_at, terminal = _end(core)
-    ringing_at = c.at(c.first(core, *RINGING))
-    answered_at = c.at(c.first(core, "ESTABLISHED"))
+    v = e.values(state)
+    ended_at, terminal = _end(state)
+    ringing_at = e.at(e.first(state, *RINGING))
+    answered_at = e.at(e.first(state, "ESTABLISHED"))
+    if answered_at is not None and ended_at is not None and answered_at > ended_at:
+        answered_at = ended_at  # an end received a few ms before the answer it follows
     talk = None
     if ended_at is not None:
-        talk = 0 if answered_at is None else max(0, ended_at - answered_at)
+        talk = 0 if answered_at is None else ended_at - answered_at
+    sip, info = outcome(state)
     return {
-        "call_id": core.key,
-        "node_id": c.field(core, "node_id", ""),
-        "app_key": c.field(core, "app_key", ""),
-        "session_id": c.field(core, "session_id", ""),
-        "caller": c.field(core, "caller", ""),
-        "callee": c.field(core, "callee", ""),
-        "incoming": c.field(core, "incoming", False),
-        "has_video": c.field(core, "has_video", False),
-        "media_provider": c.field(core, "media_provider", ""),
-        "created_at": core.created_at,
+        "call_id": state.key,
+        "incarnation": state.incarnation,
+        "node_id": v.get("node_id", ""),
+        "app_key": v.get("app_key", ""),
+        "session_id": v.get("session_id", ""),
+        "caller": v.get("caller", ""),
+        "callee": v.get("callee", ""),
+        "incoming": v.get("incoming", False),
+        "has_video": v.get("has_video", False),
+        "media_provider": v.get("media_provider", ""),
+        "created_at": state.created_at,
         "ringing_at": ringing_at,
         "answered_at": answered_at,
         "ended_at": ended_at,
-        "last_event_at": core.last_event_at,
-        "status": c.current_status(core),
-        "disposition": disposition(core, ended_at is not None),
-        "pdd_ms": None if ringing_at is None else ringing_at - core.created_at,
-        "duration_ms": None if ended_at is None else ended_at - core.created_at,
+        "last_event_at": state.last_event_at,
+        "status": e.current_status(state),
+        "disposition": disposition(state, ended_at is not None),
+        "pdd_ms": None if ringing_at is None else ringing_at - state.created_at,
+        "duration_ms": None if ended_at is None else ended_at - state.created_at,
         "talk_ms": talk,
-        "hold_ms": hold_ms(state.holds, core.last_event_at if ended_at is None else ended_at),
-        "sip_status": None if state.sip is None else state.sip[2],
-        "info": c.info_for(core, terminal),
+        "hold_ms": hold_ms(state.holds, state.last_event_at if ended_at is None else ended_at),
+        "sip_status": sip,
+        "info": info,
         "closed_by": "" if ended_at is None else ("event" if terminal else "timeout"),
-        "custom": c.field(core, "custom", ""),
+        "custom": v.get("custom", ""),
     }

@@ -13,8 +13,13 @@ class ProcessorConfig:
     ``keepalive_interval_ms`` (read them through ``gap_threshold_ms`` and
     ``keepalive_timeout``). A window is emitted once the clock passes
     ``window_end + window_lateness_ms`` and kept until ``window_end +
-    window_retention_ms`` so late hits re-emit it. Closed entities are kept
-    ``closed_retention_ms`` after closing to absorb late and duplicate events.
+    window_retention_ms`` so late hits re-emit it. Closed entities are kept in memory
+    ``closed_retention_ms`` after closing, then in the state store: an event up to
+    ``late_event_retention_ms`` after the close still updates them (a real end after a
+    timeout); a session-starting hook more than ``key_reuse_gap_ms`` after a session ended
+    by its terminal event starts a new session with the same key. An envelope more than
+    ``max_clock_jump_ms`` ahead of the partition clock, or ``max_future_ms`` ahead of the
+    wall clock (when there is one), is rejected as implausible.
     ``keepalive_reorder_window`` is how many newest keep-alive times a stream keeps.
     """
 
@@ -31,6 +36,10 @@ class ProcessorConfig:
     window_retention_ms: int = 3600_000
     closed_retention_ms: int = 600_000
     keepalive_reorder_window: int = 64
+    late_event_retention_ms: int = 7 * 24 * 3600_000
+    key_reuse_gap_ms: int = 600_000
+    max_clock_jump_ms: int = 7 * 24 * 3600_000
+    max_future_ms: int = 24 * 3600_000
 
     @property
     def gap_threshold_ms(self) -> int:

@@ -1,23 +1,24 @@
 """SIP messages (family ``message``, key ``id`` / ``messageId``) -> table ``messages``.
 
-Pure ``step``/``deadline``/``expire``. Messages have no terminal status: they close
-(silently, the table has no ``closed_by``) after ``message_idle_timeout_ms`` without
-events and are evicted ``closed_retention_ms`` later. See docs/processing.md#messages.
+Pure rules over a mutable ``MessageState``. Messages have no terminal status: they
+close silently (the table has no ``closed_by``; closing changes no column, so no row)
+after ``message_idle_timeout_ms`` without events; a late IMDN after that still updates
+the row. See docs/processing.md#messages.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 from events.envelope import Envelope
-from events.tables import Row
-from processors import core as c
+from processors import entity as e
 from processors import values as v
 from processors.config import ProcessorConfig
 
 TABLE: Final = "messages"
 IMDN_FAILED: Final = ("IMDN_FAILED", "IMDN_ERROR", "IMDN_FORBIDDEN")
+# WCS reports these only for a MESSAGE this side sent: ACCEPTED is the 200/202 answer to it
+SENT_STATUSES: Final = ("SENT", "ACCEPTED")
 # final_status = the reached status ranked highest here; unknown statuses rank lowest
 RANK: Final = (
     "SENT",
@@ -30,9 +31,10 @@ RANK: Final = (
     "FAILED",
     "IMDN_DELIVERED",
 )
+MARKS: Final = ("sent", "received", "accepted", "failed", "imdn_delivered", "imdn_failed")
 
-SPEC: Final = c.Spec(
-    fields={
+SPEC: Final = e.spec(
+    {
         "sender": ("from", v.text),
         "recipient": ("to", v.text),
         "content_type": ("contentType", v.text),
@@ -41,63 +43,43 @@ SPEC: Final = c.Spec(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class MessageState:
-    core: c.Core
-
-    @property
-    def statuses(self) -> frozenset[str]:
-        return c.statuses(self.core)
-
-    @property
-    def marks(self) -> frozenset[str]:
-        """The ``message_rates`` counters this message has reached."""
-        row = render(self)
-        reached = {
-            "sent": row["sent_at"] is not None,
-            "received": row["received_at"] is not None,
-            "accepted": row["accepted_at"] is not None,
-            "failed": row["failed_at"] is not None,
-            "imdn_delivered": row["delivered_at"] is not None,
-            "imdn_failed": any(s in self.core.firsts for s in IMDN_FAILED),
-        }
-        return frozenset(name for name, hit in reached.items() if hit)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MessageState:
-        return cls(c.core_from_dict(data["core"]))
+class MessageState(e.Entity):
+    __slots__ = ()
 
 
-def step(
-    state: MessageState | None, env: Envelope, cfg: ProcessorConfig
-) -> tuple[MessageState, list[Row]]:
-    """Fold one message event; emits the message row when it changed."""
-    new = MessageState(c.observe(state.core if state else None, env, SPEC))
-    return _publish(state, new)
+def apply(state: MessageState, env: Envelope, cfg: ProcessorConfig) -> str | None:
+    """Fold one message event in place; returns the status it reached first (for counting)."""
+    changed, new = e.observe(state, env, SPEC)
+    state.changes += int(changed)
+    return new
+
+
+def marks(state: MessageState) -> frozenset[str]:
+    """The ``message_rates`` counters this message has reached."""
+    f, m = state.firsts, state.methods
+    return frozenset(
+        name
+        for name, hit in (
+            ("sent", "sendMessage" in m or "SENT" in f or "ACCEPTED" in f),
+            ("received", "OnMessageEvent" in m or "RECEIVED" in f),
+            ("accepted", "ACCEPTED" in f),
+            ("failed", "FAILED" in f),
+            ("imdn_delivered", "IMDN_DELIVERED" in f),
+            ("imdn_failed", "IMDN_FAILED" in f or "IMDN_ERROR" in f or "IMDN_FORBIDDEN" in f),
+        )
+        if hit
+    )
 
 
 def deadline(state: MessageState, cfg: ProcessorConfig) -> int | None:
-    if not c.is_open(state.core):
+    if not e.is_open(state):
         return None
-    return state.core.last_event_at + cfg.message_idle_timeout_ms
+    return state.last_event_at + cfg.message_idle_timeout_ms
 
 
-def expire(
-    state: MessageState, now_ms: int, cfg: ProcessorConfig
-) -> tuple[MessageState, list[Row]]:
+def expire(state: MessageState, now_ms: int, cfg: ProcessorConfig) -> bool:
     """Close (no row: nothing in the row changes) when idle at ``now_ms``."""
-    core = c.timed_out(state.core, deadline(state, cfg), now_ms)
-    if core is None:
-        return state, []
-    return _publish(state, MessageState(core))
-
-
-def _publish(old: MessageState | None, new: MessageState) -> tuple[MessageState, list[Row]]:
-    core, rows = c.publish(TABLE, None if old is None else render(old), render(new), new.core)
-    return replace(new, core=core), rows
+    return e.time_out(state, deadline(state, cfg), now_ms, changes_row=False)
 
 
 def _min(*times: int | None) -> int | None:
@@ -105,11 +87,21 @@ def _min(*times: int | None) -> int | None:
     return min(present) if present else None
 
 
-def final_status(core: c.Core, sent: bool, received: bool) -> str:
+def direction(state: MessageState) -> str:
+    """``outgoing`` once sendMessage or a status only a sent MESSAGE gets (SENT, ACCEPTED)
+    was seen, else ``incoming`` after OnMessageEvent or RECEIVED, else ''."""
+    if "sendMessage" in state.methods or any(s in state.firsts for s in SENT_STATUSES):
+        return "outgoing"
+    if "OnMessageEvent" in state.methods or "RECEIVED" in state.firsts:
+        return "incoming"
+    return ""
+
+
+def final_status(state: MessageState, sent: bool, received: bool) -> str:
     """Most significant status reached (``RANK``); sendMessage implies SENT and
     OnMessageEvent implies RECEIVED; unknown statuses only when nothing ranked is reached."""
     reached = (
-        set(core.firsts) | ({"SENT"} if sent else set()) | ({"RECEIVED"} if received else set())
+        set(state.firsts) | ({"SENT"} if sent else set()) | ({"RECEIVED"} if received else set())
     )
     if not reached:
         return ""
@@ -118,28 +110,32 @@ def final_status(core: c.Core, sent: bool, received: bool) -> str:
 
 def render(state: MessageState) -> dict[str, Any]:
     """The ``messages`` row without ``version``."""
-    core = state.core
-    sent_at = _min(core.methods.get("sendMessage"), c.at(c.first(core, "SENT")))
-    received_at = _min(core.methods.get("OnMessageEvent"), c.at(c.first(core, "RECEIVED")))
-    outgoing, incoming = "sendMessage" in core.methods, "OnMessageEvent" in core.methods
-    failed = c.first(core, "FAILED")
+    v = e.values(state)
+    firsts = state.firsts
+    sent_at = _min(state.methods.get("sendMessage"), e.at(firsts.get("SENT")))
+    if sent_at is None:  # the sendMessage hook never arrived: the answer to it dates it
+        sent_at = e.at(firsts.get("ACCEPTED"))
+    received_at = _min(state.methods.get("OnMessageEvent"), e.at(firsts.get("RECEIVED")))
+    failed = e.first(state, "FAILED")
     return {
-        "message_id": core.key,
-        "node_id": c.field(core, "node_id", ""),
-        "app_key": c.field(core, "app_key", ""),
-        "session_id": c.field(core, "session_id", ""),
-        "direction": "outgoing" if outgoing else ("incoming" if incoming else ""),
-        "sender": c.field(core, "sender", ""),
-        "recipient": c.field(core, "recipient", ""),
-        "content_type": c.field(core, "content_type", ""),
-        "imdn_required": c.field(core, "imdn_required", False),
-        "created_at": core.created_at,
+        "message_id": state.key,
+        "node_id": v.get("node_id", ""),
+        "app_key": v.get("app_key", ""),
+        "session_id": v.get("session_id", ""),
+        "direction": direction(state),
+        "sender": v.get("sender", ""),
+        "recipient": v.get("recipient", ""),
+        "content_type": v.get("content_type", ""),
+        "imdn_required": v.get("imdn_required", False),
+        "created_at": state.created_at,
         "sent_at": sent_at,
         "received_at": received_at,
-        "accepted_at": c.at(c.first(core, "ACCEPTED")),
-        "delivered_at": c.at(c.first(core, "IMDN_DELIVERED")),
-        "failed_at": c.at(failed),
-        "last_event_at": core.last_event_at,
-        "final_status": final_status(core, outgoing, incoming),
-        "info": c.info_for(core, failed),
+        "accepted_at": e.at(firsts.get("ACCEPTED")),
+        "delivered_at": e.at(firsts.get("IMDN_DELIVERED")),
+        "failed_at": e.at(failed),
+        "last_event_at": state.last_event_at,
+        "final_status": final_status(
+            state, "sendMessage" in state.methods, "OnMessageEvent" in state.methods
+        ),
+        "info": e.info_for(state, failed),
     }

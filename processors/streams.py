@@ -1,16 +1,16 @@
 """Streams (family ``stream``, key ``mediaSessionId``) -> tables ``streams``, ``keepalive_gaps``.
 
-Pure ``step``/``deadline``/``expire``. Semantics and formulas: docs/processing.md#streams.
+Pure rules over a mutable ``StreamState`` (``apply``/``deadline``/``expire``/``render``).
+Semantics and formulas: docs/processing.md#streams.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from events.envelope import Envelope
 from events.tables import Row
-from processors import core as c
+from processors import entity as e
 from processors import keepalive
 from processors import values as v
 from processors.config import ProcessorConfig
@@ -30,8 +30,8 @@ KIND_BY_METHOD: Final = {
     "playRTSP": "rtsp",
 }
 
-SPEC: Final = c.Spec(
-    fields={
+SPEC: Final = e.spec(
+    {
         "name": ("name", v.text),
         "published": ("published", v.flag),
         "media_provider": ("mediaProvider", v.text),
@@ -47,91 +47,98 @@ SPEC: Final = c.Spec(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StreamState(c.CoreState):
-    core: c.Core
-    kinds: tuple[str, ...] = ()  # sorted kind hints seen
-    keepalives: keepalive.KeepAlives = field(default_factory=keepalive.KeepAlives)
+class StreamState(e.Entity):
+    __slots__ = ("keepalives", "kinds")
+    NESTED: ClassVar[dict[str, Any]] = {"keepalives": keepalive.KeepAlives}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StreamState:
-        ka = keepalive.KeepAlives.from_dict(data["keepalives"])
-        return cls(c.core_from_dict(data["core"]), tuple(data["kinds"]), ka)
+    def __init__(self, key: str, t: int, incarnation: int = 0) -> None:
+        super().__init__(key, t, incarnation)
+        self.kinds: tuple[str, ...] = ()  # sorted kind hints seen
+        self.keepalives = keepalive.KeepAlives()
 
 
-def kind_hints(env: Envelope) -> set[str]:
+def kind_hints(env: Envelope) -> tuple[str, ...]:
     body = env["body"]
-    hints = {KIND_BY_METHOD[env["method"]]} if env["method"] in KIND_BY_METHOD else set()
+    hints = []
+    by_method = KIND_BY_METHOD.get(env["method"])
+    if by_method is not None:
+        hints.append(by_method)
     published = v.flag(body.get("published"))
     if published is not None:
-        hints.add("publish" if published else "play")
-    if body.get("mediaType") in ("publish", "play"):
-        hints.add(body["mediaType"])
-    if str(body.get("mediaProvider", "")).upper() == "HLS":
-        hints.add("hls")
-    return hints
+        hints.append("publish" if published else "play")
+    media_type = body.get("mediaType")
+    if media_type == "publish" or media_type == "play":
+        hints.append(media_type)
+    provider = body.get("mediaProvider")
+    if provider is not None and str(provider).upper() == "HLS":
+        hints.append("hls")
+    return tuple(hints)
 
 
-def step(
-    state: StreamState | None, env: Envelope, cfg: ProcessorConfig
-) -> tuple[StreamState, list[Row]]:
-    """Fold one stream event; emits the stream row when it changed and any gap rows."""
-    core = c.observe(state.core if state else None, env, SPEC)
-    new = StreamState(core) if state is None else replace(state, core=core)
-    if not c.is_lifecycle(env, SPEC):
-        return _publish(state, new, [])
-    kinds = tuple(sorted(set(new.kinds) | kind_hints(env)))
-    changes: list[keepalive.GapChange] = []
-    ka = new.keepalives
-    if env["method"] == KEEPALIVE:
-        window, threshold = cfg.keepalive_reorder_window, cfg.gap_threshold_ms
-        ka, changes = keepalive.observe(ka, env["received_at"], window, threshold)
-    return _publish(state, replace(new, kinds=kinds, keepalives=ka), changes)
+def first_keepalive(state: StreamState, env: Envelope) -> bool:
+    """The event was the stream's first keep-alive (its deadline moved earlier)."""
+    return env["method"] == KEEPALIVE and state.keepalives.count == 1
+
+
+def apply(state: StreamState, env: Envelope, cfg: ProcessorConfig) -> str | None:
+    """Fold one stream event in place; returns the status it reached first (for counting)."""
+    changed, new = e.observe(state, env, SPEC)
+    if env["method"] not in SPEC.side_methods:
+        kinds = state.kinds
+        for hint in kind_hints(env):
+            if hint not in kinds:
+                kinds = tuple(sorted({hint, *kinds}))
+        if kinds is not state.kinds:
+            state.kinds, changed = kinds, True
+        if env["method"] == KEEPALIVE:
+            window, threshold = cfg.keepalive_reorder_window, cfg.gap_threshold_ms
+            ka = state.keepalives
+            changed = keepalive.observe(ka, env["received_at"], window, threshold) or changed
+    state.changes += int(changed)
+    return new
 
 
 def deadline(state: StreamState, cfg: ProcessorConfig) -> int | None:
     """keepalive_timeout after the last event once keep-alives were seen, else idle timeout."""
-    core = state.core
-    if not c.is_open(core):
+    if not e.is_open(state):
         return None
     had_keepalives = state.keepalives.count > 0
     quiet = cfg.keepalive_timeout if had_keepalives else cfg.stream_idle_timeout_ms
-    return core.last_event_at + quiet
+    return state.last_event_at + quiet
 
 
-def expire(state: StreamState, now_ms: int, cfg: ProcessorConfig) -> tuple[StreamState, list[Row]]:
-    """Close by timeout when the deadline is due at ``now_ms``; otherwise unchanged."""
-    core = c.timed_out(state.core, deadline(state, cfg), now_ms)
-    if core is None:
-        return state, []
-    return _publish(state, replace(state, core=core), [])
+def expire(state: StreamState, now_ms: int, cfg: ProcessorConfig) -> bool:
+    """Close by timeout when the deadline is due at ``now_ms``; True when it closed."""
+    return e.time_out(state, deadline(state, cfg), now_ms)
 
 
-def _publish(
-    old: StreamState | None, new: StreamState, changes: list[keepalive.GapChange]
-) -> tuple[StreamState, list[Row]]:
-    core, rows = c.publish(TABLE, None if old is None else render(old), render(new), new.core)
-    new = replace(new, core=core)
-    return new, rows + [gap_row(new, change) for change in changes]
-
-
-def gap_row(state: StreamState, change: keepalive.GapChange) -> Row:
-    start, end, deleted, version = change
-    core = state.core
-    return (
-        GAPS,
-        {
-            "media_session_id": core.key,
-            "node_id": c.field(core, "node_id", ""),
-            "app_key": c.field(core, "app_key", ""),
-            "name": c.field(core, "name", ""),
-            "gap_start": start,
-            "gap_end": end,
-            "gap_ms": end - start,
-            "is_deleted": int(deleted),
-            "version": version,
-        },
-    )
+def take_gap_rows(state: StreamState) -> list[Row]:
+    """The gap rows changed since the last call (each ``gap_start`` once, latest change)."""
+    pending = state.keepalives.pending
+    if not pending:
+        return []
+    scope = {
+        "media_session_id": state.key,
+        "node_id": e.field(state, "node_id", ""),
+        "app_key": e.field(state, "app_key", ""),
+        "name": e.field(state, "name", ""),
+    }
+    rows: list[Row] = [
+        (
+            GAPS,
+            {
+                **scope,
+                "gap_start": start,
+                "gap_end": end,
+                "gap_ms": end - start,
+                "is_deleted": int(deleted),
+                "version": version,
+            },
+        )
+        for start, (end, deleted, version) in sorted(pending.items())
+    ]
+    pending.clear()
+    return rows
 
 
 def kind(state: StreamState) -> str:
@@ -140,36 +147,38 @@ def kind(state: StreamState) -> str:
 
 def render(state: StreamState) -> dict[str, Any]:
     """The ``streams`` row without ``version``."""
-    core = state.core
-    terminal = c.first(core, *ENDED)
-    timed_out = core.timed_out_at is not None
-    ended_at = c.at(terminal) if terminal else (core.last_event_at if timed_out else None)
-    started_at = c.at(c.first(core, *STARTED))
+    v = e.values(state)
+    terminal = e.first(state, *ENDED)
+    timed_out = state.timed_out_at is not None
+    ended_at = e.at(terminal) if terminal else (state.last_event_at if timed_out else None)
+    started_at = e.at(e.first(state, *STARTED))
     lifetime = None
     if started_at is not None and ended_at is not None:
         lifetime = max(0, ended_at - started_at)
+    ka = state.keepalives
     return {
-        "media_session_id": core.key,
-        "node_id": c.field(core, "node_id", ""),
-        "app_key": c.field(core, "app_key", ""),
-        "session_id": c.field(core, "session_id", ""),
-        "name": c.field(core, "name", ""),
+        "media_session_id": state.key,
+        "incarnation": state.incarnation,
+        "node_id": v.get("node_id", ""),
+        "app_key": v.get("app_key", ""),
+        "session_id": v.get("session_id", ""),
+        "name": v.get("name", ""),
         "kind": kind(state),
-        "published": c.field(core, "published", kind(state) == "publish"),
-        "media_provider": c.field(core, "media_provider", ""),
-        "record": c.field(core, "record", False),
-        "has_audio": c.field(core, "has_audio", False),
-        "has_video": c.field(core, "has_video", False),
-        "created_at": core.created_at,
+        "published": v.get("published", kind(state) == "publish"),
+        "media_provider": v.get("media_provider", ""),
+        "record": v.get("record", False),
+        "has_audio": v.get("has_audio", False),
+        "has_video": v.get("has_video", False),
+        "created_at": state.created_at,
         "started_at": started_at,
         "ended_at": ended_at,
-        "last_event_at": core.last_event_at,
+        "last_event_at": state.last_event_at,
         "lifetime_ms": lifetime,
-        "status": c.current_status(core),
-        "final_status": c.status_named(core, terminal),
-        "info": c.info_for(core, terminal),
-        "keepalive_count": state.keepalives.count,
-        "keepalive_max_gap_ms": state.keepalives.max_gap,
+        "status": e.current_status(state),
+        "final_status": e.status_named(state, terminal),
+        "info": e.info_for(state, terminal),
+        "keepalive_count": ka.count,
+        "keepalive_max_gap_ms": ka.max_gap,
         "closed_by": "" if ended_at is None else ("event" if terminal else "timeout"),
-        "custom": c.field(core, "custom", ""),
+        "custom": v.get("custom", ""),
     }

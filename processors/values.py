@@ -11,9 +11,11 @@ Json = str | int | bool
 
 def text(value: Any) -> Json | None:
     """A non-empty string (numbers are stringified); None when absent or empty."""
-    if value is None or value == "" or isinstance(value, dict | list):
+    if value.__class__ is str:
+        return value or None
+    if value is None or isinstance(value, dict | list):
         return None
-    return value if isinstance(value, str) else str(value)
+    return str(value)
 
 
 def flag(value: Any) -> Json | None:

@@ -32,8 +32,13 @@ def histogram() -> Histogram:
 
 def observe_rows(hist: Histogram, rows: Iterable[dict[str, Any]], now_ms: int) -> None:
     """Ages of ``events`` rows inserted at ``now_ms`` (clamped at 0 for clock skew)."""
-    for row in rows:
-        hist.observe(max(0, now_ms - int(row["received_at"])) / 1000)
+    observe_times(hist, (int(row["received_at"]) for row in rows), now_ms)
+
+
+def observe_times(hist: Histogram, received_at: Iterable[int], now_ms: int) -> None:
+    """Ages of ``events`` rows (their ``received_at``) inserted at ``now_ms``."""
+    for t in received_at:
+        hist.observe(max(0, now_ms - t) / 1000)
 
 
 def summary(counts: Sequence[int]) -> dict[str, Any]:

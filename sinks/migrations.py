@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from events.tables import ALERTS, TABLES, Table
-from sinks import migration_0004_export_ledger as export_ledger
-from sinks.cluster import create_distributed_sql
+from events.tables import ALERTS, MESSAGE_RATES_PARTS, STATE, STATUS_COUNTS_PARTS, TABLES, Table
+from sinks import migration_0005_export_ledger as export_ledger
+from sinks.cluster import alter_table_sql, create_distributed_sql, local_name, on_cluster
 from sinks.errors import translated
 from sinks.schema import (
     MIGRATIONS_TABLE,
@@ -56,12 +56,37 @@ def create_table(table: Table, cluster: str | None) -> list[str]:
     return statements
 
 
+INCARNATION_KEYS: Final = {  # sessions that may reuse their key (docs/processing.md#lifecycle)
+    "calls": ("call_id", "call_id, incarnation"),
+    "streams": ("media_session_id", "media_session_id, incarnation"),
+    "connections": ("session_id", "node_id, session_id, incarnation"),
+}
+
+
+def add_incarnation(cluster: str | None) -> list[str]:
+    """Migration 4: ``incarnation`` joins the sorting key of the session tables (a no-op
+    where migration 1 already created them with it), then the entity state table."""
+    statements = []
+    for table, (after, order_by) in INCARNATION_KEYS.items():
+        add = f"ADD COLUMN IF NOT EXISTS incarnation UInt64 AFTER {after}"
+        local = local_name(table, cluster)
+        statements.append(
+            f"ALTER TABLE {DB}.{local}{on_cluster(cluster)} {add}, MODIFY ORDER BY ({order_by})"
+        )
+        if cluster:
+            statements += alter_table_sql(table, DB, add, cluster)[1:]
+    statements += create_table(STATE, cluster)
+    statements += create_table(STATUS_COUNTS_PARTS, cluster)
+    return statements + create_table(MESSAGE_RATES_PARTS, cluster)
+
+
 def migrations(cluster: str | None = None) -> list[Migration]:
     """The numbered migrations for one layout (same numbers and names for both)."""
     return [
         (1, "create_tables", create_tables(cluster)),
         (2, "create_kpi_views", create_views(cluster)),  # docs/kpi.md
         (3, "create_alerts", create_table(ALERTS, cluster)),  # docs/alerts.md
+        (4, "session_incarnation_and_state", add_incarnation(cluster)),
         (export_ledger.NUMBER, export_ledger.NAME, export_ledger.statements(cluster)),  # rating
     ]
 

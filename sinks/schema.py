@@ -41,10 +41,11 @@ def create_table_sql(table: Table, database: str, cluster: str | None = None) ->
     partition = f"\nPARTITION BY {table.partition_by}" if table.partition_by else ""
     order_by = ", ".join(table.order_by)
     engine = replicated_engine(table.engine) if cluster else table.engine
+    ttl = f"\nTTL {table.ttl}" if table.ttl else ""
     return (
         f"CREATE TABLE IF NOT EXISTS {database}.{local_name(table.name, cluster)}"
         f"{on_cluster(cluster)}"
-        f" (\n{columns}\n)\nENGINE = {engine}{partition}\nORDER BY ({order_by})"
+        f" (\n{columns}\n)\nENGINE = {engine}{partition}\nORDER BY ({order_by}){ttl}"
     )
 
 

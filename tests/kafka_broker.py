@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.external import unavailable
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
 
@@ -44,9 +46,7 @@ def free_port_pair() -> int:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("WCS_REQUIRE_KAFKA") == "1":
-        pytest.fail(f"Kafka required (WCS_REQUIRE_KAFKA=1) but {reason}", pytrace=False)
-    pytest.skip(f"no Kafka broker: {reason}")
+    unavailable("kafka", reason)
 
 
 @pytest.fixture(scope="session")

@@ -36,8 +36,8 @@ KAFKA_SETTINGS = (
     "topic_partitions",
     "topic_replication",
     "create_topics",
-    "kafka_linger_ms",
 )
+BATCH_SETTINGS = ("kafka_batch_linger_ms", "kafka_batch_max_envelopes", "kafka_batch_max_bytes")
 INGEST_SETTINGS = (
     "host",
     "port",
@@ -48,12 +48,17 @@ INGEST_SETTINGS = (
     "hmac_secret",
     "basic_user",
     "basic_password",
+    "read_token",
+    "read_user",
+    "read_password",
+    "read_open",
     "rest_client_config",
     "ack",
     "hook_budget_ms",
     "spool_max_bytes",
     "spool_full",
     *KAFKA_SETTINGS,
+    *BATCH_SETTINGS,
 )
 WORKER_SETTINGS = (
     *STORE_SETTINGS,
@@ -65,10 +70,11 @@ WORKER_SETTINGS = (
     "alert_webhook_url",
     "alert_webhook_format",
     *KAFKA_SETTINGS,
+    "kafka_linger_ms",
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wcs-analytics",
         description="Real-time analytics for Flashphoner WCS REST hooks.",
@@ -89,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
     )
-    settings_mod.add_flags(replay, STORE_SETTINGS + KAFKA_SETTINGS)
+    settings_mod.add_flags(
+        replay, (*STORE_SETTINGS, *KAFKA_SETTINGS, *BATCH_SETTINGS, "redact_keys")
+    )
 
     migrate = sub.add_parser("migrate", help="create or upgrade the ClickHouse schema")
     settings_mod.add_flags(
@@ -100,7 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         "query", help="run one SQL query (embedded: while the service is stopped)"
     )
     query.add_argument("sql")
-    query.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
+    query.add_argument(
+        "--format", choices=("tsv", "jsonl"), default="tsv", help="output (default: %(default)s)"
+    )
     settings_mod.add_flags(query, ("data_dir", "clickhouse", "database", "log_level"))
 
     export = sub.add_parser("export", help="billing, CDR and SDR exports")
@@ -154,25 +164,42 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+QUERY_FORMATS = {"tsv": "TabSeparatedWithNames", "jsonl": "JSONEachRow"}
+# the engine formats the values itself: a time Python cannot represent (a far-future
+# created_at) prints as text instead of failing in a conversion
+QUERY_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
+
+
 def _query(settings: Settings, args: argparse.Namespace) -> int:
-    import orjson
+    """1 with one line on stderr when the database refuses the query (no traceback)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from sinks.client import connect
+    from sinks.errors import SinkError
 
-    client = connect(settings.dsn, settings.database)
     try:
-        result = client.query(args.sql)
-        out = sys.stdout
-        if args.format == "jsonl":
-            for row in result.named_results():
-                out.write(orjson.dumps(row, default=str).decode() + "\n")
-        else:
-            out.write("\t".join(result.column_names) + "\n")
-            for values in result.result_rows:
-                out.write("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
+        client = connect(settings.dsn, settings.database)
+    except SinkError as exc:
+        print(f"wcs-analytics query: {one_line(exc)}", file=sys.stderr)
+        return 1
+    try:
+        try:
+            out = client.raw_query(
+                args.sql, fmt=QUERY_FORMATS[args.format], settings=QUERY_SETTINGS
+            )
+        except ClickHouseError as exc:
+            print(f"wcs-analytics query: {one_line(exc)}", file=sys.stderr)
+            return 1
+        sys.stdout.buffer.write(out)
+        sys.stdout.flush()
     finally:
         client.close()
     return 0
+
+
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (ClickHouse's carry the query and newlines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -195,7 +222,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
         )
         return 1 if stats.rejected else 0
-    store = Store(settings, restore_state=False)
+    store = Store(settings)
     try:
         stats = replay(store, args.file, args.rejects)
     finally:
@@ -204,11 +231,16 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         f"replayed {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
         f"{stats.seconds:.1f}s, {stats.rows_written} rows written to {store.describe()}"
     )
+    if stats.late_dropped:
+        print(
+            f"{stats.late_dropped} window hits were older than the window retention and not "
+            "counted (replay the parts of a log in time order)"
+        )
     return 1 if stats.rejected else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "export":  # takes the data-dir lock itself, only when it reads one
             from wcs_analytics.export_cli import main as export_main

@@ -10,14 +10,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from ingest.connections import ConnectionLimits
+from ingest.docs_routes import add_docs
+from ingest.http_guard import HttpGuard
+from ingest.read_auth import ReadAuth
+from ingest.read_auth import dependencies as read_auth_dependencies
 from sinks.errors import ConfigError
-from wcs_analytics.api import ReadAccess, build_routers
+from wcs_analytics import settings as settings_mod
+from wcs_analytics.api import ReadAccess, mount
+from wcs_analytics.read_side import read_side
+from wcs_analytics.settings import SettingsError
+
+READ_SETTINGS = ("read_token", "read_user", "read_password", "read_open")
 
 log = logging.getLogger("wcs_analytics")
 
@@ -30,13 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8091, help="listen port (default: 8091)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    settings_mod.add_flags(parser, READ_SETTINGS)
 
 
-def create_app(access: ReadAccess) -> FastAPI:
-    """The read-only app: every read router plus ``/health``."""
-    app = FastAPI(title="wcs-analytics dashboard", docs_url=None, redoc_url=None)
-    for router in build_routers(access):
-        app.include_router(router)
+def create_app(access: ReadAccess, read_auth: ReadAuth | None = None) -> FastAPI:
+    """The read-only app: every read router, /metrics-free; ``/health`` open, the rest
+    behind ``read_auth`` (default: open), ``/docs`` served offline."""
+    app = FastAPI(title="wcs-analytics dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    guard = read_auth_dependencies(read_auth or ReadAuth())
+    add_docs(app, guard)
+    mount(app, access, guard)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -65,16 +79,20 @@ def main(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     try:
+        read_auth = read_side(settings_mod.load(os.environ, args), host=args.host)
         dsn, owner = _dsn(args)
         parse_dsn(dsn)
         with owner:
             access = ReadAccess(dsn, args.database)
             try:
                 log.info("dashboard on http://%s:%d/dashboard", args.host, args.port)
-                uvicorn.run(create_app(access), host=args.host, port=args.port, access_log=False)
+                app = create_app(access, read_auth)
+                guard = HttpGuard.start(ConnectionLimits())  # header/body deadlines, the cap
+                http = guard.protocol_class()
+                uvicorn.run(app, host=args.host, port=args.port, access_log=False, http=http)
             finally:
                 access.close()
-    except ConfigError as exc:
+    except (ConfigError, SettingsError) as exc:
         print(f"wcs-analytics dashboard: {exc}", file=sys.stderr)
         return 2
     except DataDirBusy as exc:

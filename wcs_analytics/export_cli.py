@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--group-by", default=None, help="billing: app_key,node_id,caller,sip_login,custom.<field>"
     )
     parser.add_argument("--rounding", default=None, help="billing/cdr A/B rule (default 60/6)")
+    parser.add_argument(
+        "--bill-failed-messages",
+        action="store_true",
+        help="billing: count messages whose SIP MESSAGE failed (4xx) as sent (default: not)",
+    )
     formats = sorted({f for fs in FORMATS.values() for f in fs})
     parser.add_argument("--format", default=None, choices=formats, help="csv (default), ...")
     parser.add_argument("--out", type=Path, default=None, help="output file (default stdout)")
@@ -74,6 +79,8 @@ def _service_chunks(url: str, kind: str, args: argparse.Namespace) -> Iterator[b
 
     params = {"from": args.start, "to": args.end, "group_by": args.group_by}
     params |= {"rounding": args.rounding, "format": args.format}
+    if args.bill_failed_messages:
+        params["bill_failed_messages"] = "true"
     query = {k: v for k, v in params.items() if v is not None}
     timeout = httpx.Timeout(30.0, read=None)
     with httpx.stream(
@@ -117,7 +124,10 @@ def write(chunks: Iterator[bytes], out: Path | None, progress: Progress) -> None
 def main(args: argparse.Namespace) -> int:
     """Exit codes: 0 written, 1 export failed, 2 bad input, 3 data directory busy."""
     try:
-        spec = make_spec(args.kind, args.start, args.end, args.group_by, args.rounding, args.format)
+        spec = make_spec(
+            args.kind, args.start, args.end, args.group_by, args.rounding, args.format,
+            args.bill_failed_messages,
+        )  # fmt: skip
         settings = settings_mod.load(os.environ, args)
     except (ValueError, SettingsError) as exc:
         print(f"wcs-analytics export: {exc}", file=sys.stderr)

@@ -21,18 +21,22 @@ from typing import Any, TextIO
 from events.envelope import Envelope
 from events.topics import input_topics
 from ingest.app import create_app
-from ingest.kafka_bus import KafkaBus, KafkaBusConfig
+from ingest.http_guard import HttpGuard
+from ingest.kafka_batch import Batch, Batcher, BatchLimits
+from ingest.kafka_bus import KafkaBus
 from ingest.kafka_link import ProducerLink
-from ingest.kafka_record import to_record
+from ingest.kafka_record import KafkaBusConfig, batch_record, outgoing
 from ingest.spool import DiskSpool
 from wcs_analytics.datadir import DataDirLock
-from wcs_analytics.service import _Server, server_config
+from wcs_analytics.http_server import server_config
+from wcs_analytics.read_side import read_side
+from wcs_analytics.service import _Server
 from wcs_analytics.settings import Settings, SettingsError
 from wcs_analytics.topics import TopicsError, ensure_topics
 
 log = logging.getLogger("wcs_analytics")
 
-MAX_IN_FLIGHT = 20_000  # replay: unacknowledged records before waiting for the oldest
+MAX_IN_FLIGHT = 20_000  # replay: unacknowledged envelopes before waiting for the oldest record
 
 
 def _link(settings: Settings, client_id: str) -> ProducerLink:
@@ -49,8 +53,14 @@ def _link(settings: Settings, client_id: str) -> ProducerLink:
             create=settings.create_topics,
         )
 
-    return ProducerLink(
-        bootstrap, topics, linger_ms=settings.kafka_linger_ms, prepare=prepare, client_id=client_id
+    return ProducerLink(bootstrap, topics, prepare=prepare, client_id=client_id)
+
+
+def batch_limits(settings: Settings) -> BatchLimits:
+    return BatchLimits(
+        linger_s=settings.kafka_batch_linger_ms / 1000,
+        max_envelopes=settings.kafka_batch_max_envelopes,
+        max_bytes=settings.kafka_batch_max_bytes,
     )
 
 
@@ -61,6 +71,7 @@ def build_bus(settings: Settings) -> KafkaBus:
         ack_buffer=settings.ack == "buffer",
         hook_budget_ms=settings.hook_budget_ms,
         reject_when_full=settings.spool_full == "reject",
+        batch=batch_limits(settings),
     )
     spool = DiskSpool(settings.data_dir / "kafka-spool", settings.spool_max_bytes)
     return KafkaBus(_link(settings, "wcs-analytics-ingest"), spool, config)
@@ -73,8 +84,16 @@ async def serve(settings: Settings) -> None:
     def health() -> dict[str, Any]:
         return {"kafka_mode": bus.router.mode, "spool_bytes": bus.spool.bytes_used}
 
-    app = create_app(settings.ingest_config(), bus, extra_metrics=bus.metrics, health=health)
-    config = server_config(app, settings)
+    guard = HttpGuard.start(settings.connection_limits())
+    app = create_app(
+        settings.ingest_config(),
+        bus,
+        extra_metrics=lambda: bus.metrics() + guard.metrics(),
+        health=health,
+        read_auth=read_side(settings),
+        drops=bus.drops,
+    )
+    config = server_config(app, settings, guard)
     log.info(
         "wcs-analytics ingest on http://%s:%d/wcs/{method} -> Kafka %s topics %s<family> (ack=%s)",
         settings.host,
@@ -109,44 +128,68 @@ async def publish_envelopes(
 ) -> int:
     """Publish recorded envelopes (``received_at`` kept) to the family topics; the count.
 
-    Topics are ensured first; waits for every ack (flush) before returning.
-    Raises TopicsError, ConnectionError (Kafka unreachable) or RuntimeError when
-    records were not acknowledged.
+    Packed into batch records like ingest does (``--kafka-batch-*``), in file order
+    per partition. Topics are ensured first; waits for every ack (flush) before
+    returning. Raises TopicsError, ConnectionError (Kafka unreachable) or
+    RuntimeError when records were not acknowledged.
     """
     link = _link(settings, "wcs-analytics-replay")
     if not await link.connect():
         raise ConnectionError(f"Kafka at {settings.kafka} is not reachable")
-    pending: deque[asyncio.Future[Any]] = deque()
-    count = failed = 0
+    loop = asyncio.get_running_loop()
+    batcher: Batcher[None] = Batcher(batch_limits(settings))
+    sent = _Sent()
+    count = 0
     started = last = time.monotonic()
     try:
         for envelope in envelopes:
-            pending.append(await link.send(to_record(settings.topic_prefix, envelope)))
+            item = outgoing(settings.topic_prefix, envelope)
+            partition = link.partition(item.topic, item.key)
+            for batch in batcher.add(
+                item.topic, partition, item.key, item.value, None, loop.time()
+            ):
+                await sent.send(link, batch)
+            for batch in batcher.due(loop.time()):
+                await sent.send(link, batch)
             count += 1
-            while len(pending) > MAX_IN_FLIGHT or (pending and pending[0].done()):
-                failed += await _settled(pending.popleft())
             if time.monotonic() - last >= 2.0:
                 last = time.monotonic()
                 rate = count / (last - started)
                 print(f"replay --kafka: {count} envelopes sent, {rate:,.0f}/s", file=progress)
-        for future in pending:
-            failed += await _settled(future)
+        for batch in batcher.drain():
+            await sent.send(link, batch)
+        await sent.settle(0)
     finally:
         await link.close(30.0)
-    print(f"replay --kafka: {count} envelopes published", file=progress)
-    if failed:
-        raise RuntimeError(f"{failed} of {count} envelopes were not acknowledged by Kafka")
+    print(f"replay --kafka: {count} envelopes published in {sent.records} records", file=progress)
+    if sent.failed:
+        raise RuntimeError(f"{sent.failed} of {count} envelopes were not acknowledged by Kafka")
     return count
 
 
-async def _settled(future: asyncio.Future[Any]) -> int:
-    """1 when the record was not acknowledged (logged), else 0."""
-    try:
-        await future
-    except Exception as exc:
-        log.error("Kafka did not acknowledge a record: %r", exc)
-        return 1
-    return 0
+class _Sent:
+    """Records in flight (bounded by ``MAX_IN_FLIGHT`` envelopes) and the failed count."""
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[asyncio.Future[Any], int]] = deque()
+        self.in_flight = self.records = self.failed = 0
+
+    async def send(self, link: ProducerLink, batch: Batch[None]) -> None:
+        self.pending.append((await link.send(batch_record(batch)), len(batch.values)))
+        self.records += 1
+        self.in_flight += len(batch.values)
+        await self.settle(MAX_IN_FLIGHT)
+
+    async def settle(self, limit: int) -> None:
+        """Wait for the oldest records until at most ``limit`` envelopes are in flight."""
+        while self.pending and (self.in_flight > limit or self.pending[0][0].done()):
+            future, envelopes = self.pending.popleft()
+            self.in_flight -= envelopes
+            try:
+                await future
+            except Exception as exc:
+                log.error("Kafka did not acknowledge a record of %d envelopes: %r", envelopes, exc)
+                self.failed += envelopes
 
 
 def main(argv: list[str] | None = None) -> int:

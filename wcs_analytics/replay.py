@@ -14,18 +14,22 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from events.envelope import Envelope, EnvelopeError, decode
-from processors.embedded import EventClock, feed, finish
-from wcs_analytics.alerting import Alerting
+from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
+from ingest.redact import envelope_redactor
+from wcs_analytics import gc_tuning
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
 log = logging.getLogger(__name__)
+
+
+CHUNK = 2000  # envelopes fed to the runtime at a time
 
 
 @dataclass
@@ -34,6 +38,7 @@ class ReplayStats:
     envelopes: int = 0
     rejected: int = 0
     rows_written: int = 0
+    late_dropped: int = 0
     seconds: float = 0.0
 
 
@@ -58,49 +63,98 @@ class Progress:
         )
 
 
-def read_envelopes(path: Path, stats: ReplayStats, rejects: Path | None) -> Iterator[Envelope]:
-    """Valid envelopes of an NDJSON file, in file order; bad lines are logged and set aside."""
+def read_envelopes(
+    path: Path, stats: ReplayStats, rejected: Rejects, redact_keys: Iterable[str] = ()
+) -> Iterator[tuple[Envelope, str | None]]:
+    """Valid envelopes of an NDJSON file, in file order, redacted as ingest does (the file may
+    be a raw capture), with their body's JSON text when nothing was removed (None: it is
+    serialised again); bad lines are logged and set aside."""
+    redact = envelope_redactor(redact_keys)
     progress = Progress(path.stat().st_size)
-    rejects_file: BinaryIO | None = None
     done = 0
-    try:
-        with path.open("rb") as handle:
-            for stats.lines, line in enumerate(handle, 1):
-                done += len(line)
-                if not line.strip():
-                    continue
-                try:
-                    envelope = decode(line)
-                except EnvelopeError as exc:
-                    stats.rejected += 1
-                    log.error("%s:%d: not replayed: %s", path, stats.lines, exc)
-                    if rejects is not None:
-                        rejects_file = rejects_file or rejects.open("ab")
-                        rejects_file.write(line if line.endswith(b"\n") else line + b"\n")
-                    continue
-                stats.envelopes += 1
-                yield envelope
-                progress.update(done, stats.envelopes)
-    finally:
-        if rejects_file is not None:
-            rejects_file.close()
+    with path.open("rb") as handle:
+        for stats.lines, line in enumerate(handle, 1):
+            done += len(line)
+            if not line.strip():
+                continue
+            try:
+                envelope, body = decode_keeping_body(line)
+            except EnvelopeError as exc:
+                rejected.line(f"{path}:{stats.lines}", line, str(exc))
+                continue
+            stats.envelopes += 1
+            redacted = redact(envelope)
+            yield (envelope, body) if redacted is envelope else (redacted, None)
+            progress.update(done, stats.envelopes)
     progress.update(done, stats.envelopes, force=True)
 
 
+class Rejects:
+    """Lines and envelopes not replayed: counted, written to ``--rejects``, logged (the first
+    of each kind in full, then a summary at the end)."""
+
+    def __init__(self, path: Path | None, stats: ReplayStats) -> None:
+        self.path, self.stats = path, stats
+        self._file: BinaryIO | None = None
+        self.kinds: Counter[str] = Counter()
+
+    def __enter__(self) -> Rejects:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+        for kind, n in sorted(self.kinds.items()):
+            if n > 1:
+                log.error("%d lines not replayed: %s", n, kind)
+
+    def line(self, where: str, line: bytes, reason: str) -> None:
+        self.stats.rejected += 1
+        kind = reason.split(":")[0]
+        self.kinds[kind] += 1
+        if self.kinds[kind] == 1:
+            log.error("%s: not replayed: %s", where, reason)
+        if self.path is not None:
+            self._file = self._file or self.path.open("ab")
+            self._file.write(line if line.endswith(b"\n") else line + b"\n")
+
+    def envelope(self, envelope: Envelope, reason: str) -> None:
+        self.line(f"envelope {envelope['id']!r}", encode(envelope), f"{reason}: "
+                  f"received_at {envelope['received_at']!r} is not a plausible time")  # fmt: skip
+
+
 def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats:
+    """Feed the file through ``store`` in chunks; at the end every row is written (open
+    sessions as open) and the state is stored for the next replay or start."""
     stats = ReplayStats()
-    clock = EventClock(follow_wall=False)
+    gc_tuning.tune()
     started = time.monotonic()
-    alerting = Alerting.create(store.settings, store.writer, clock.now)  # docs/alerts.md
-    sink = alerting.sink
-    for envelope in read_envelopes(path, stats, rejects):
-        feed(store.pipeline, sink, clock, envelope)
-        if sink.due():
-            stats.rows_written += sink.flush()
-    stats.rows_written += finish(store.pipeline, sink, clock)
-    alerting.close()
+    written_before = store.writer.stats["rows_written"]
+    with Rejects(rejects, stats) as rejected:
+        chunk: list[Envelope] = []
+        bodies: list[str | None] = []
+        for envelope, body in read_envelopes(path, stats, rejected, store.settings.redact_keys):
+            chunk.append(envelope)
+            bodies.append(body)
+            if len(chunk) >= CHUNK:
+                _feed(store, chunk, bodies, rejected)
+                chunk, bodies = [], []
+        _feed(store, chunk, bodies, rejected)
+        store.finish()
+    stats.rows_written = store.writer.stats["rows_written"] - written_before
+    stats.late_dropped = store.runtime.late_dropped
     stats.seconds = time.monotonic() - started
     return stats
+
+
+def _feed(store: Store, chunk: list[Envelope], bodies: list[str | None], rejected: Rejects) -> None:
+    if chunk:
+        store.feed(chunk, bodies)
+        for envelope, reason in store.rejected:
+            rejected.envelope(envelope, reason)
+        store.rejected.clear()
+    if store.due():
+        store.flush(windows=False)
 
 
 def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None) -> ReplayStats:
@@ -109,6 +163,9 @@ def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None)
 
     stats = ReplayStats()
     started = time.monotonic()
-    asyncio.run(publish_envelopes(settings, read_envelopes(path, stats, rejects)))
+    with Rejects(rejects, stats) as rejected:
+        read = read_envelopes(path, stats, rejected, settings.redact_keys)
+        envelopes = (envelope for envelope, _ in read)
+        asyncio.run(publish_envelopes(settings, envelopes))
     stats.seconds = time.monotonic() - started
     return stats

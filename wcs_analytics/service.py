@@ -12,18 +12,24 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import uvicorn
 
 from events.bus import InMemoryBus
 from ingest.app import create_app
-from processors.embedded import EmbeddedRunner, EventClock
+from ingest.drops import DropLog
+from ingest.http_guard import HttpGuard
+from processors.clock import EventClock
+from processors.embedded import EmbeddedRunner
 from sinks import freshness
+from wcs_analytics import gc_tuning
 from wcs_analytics.alerting import Alerting
-from wcs_analytics.api import ReadAccess, build_routers
+from wcs_analytics.api import ReadAccess, mount
 from wcs_analytics.datadir import DataDirLock
+from wcs_analytics.http_server import server_config
+from wcs_analytics.read_side import read_side
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
 from wcs_analytics.store import Store
@@ -54,26 +60,11 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def server_config(app: Any, settings: Settings) -> uvicorn.Config:
-    """uvicorn for the hook path: httptools, no access log (bodies and URLs stay out of logs)."""
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-    )
-
-
 SINK_COUNTERS = {  # ClickHouseWriter.stats key -> help text of wcs_sink_<key>_total
     "rows_written": "rows inserted into ClickHouse",
     "inserts": "INSERT statements sent to ClickHouse",
     "retries": "inserts retried after a transient error",
     "dead_lettered": "rows ClickHouse rejected for good, written to the dead letter",
-    "coalesced": "buffered rows replaced by a newer version of the same row before insert",
 }
 
 
@@ -85,57 +76,103 @@ def _counter(name: str, help_text: str, value: float, labels: str = "") -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} counter\n{name}{labels} {value}\n"
 
 
+def _by_reason(name: str, help_text: str, counts: Mapping[str, int]) -> str:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+    lines += [f'{name}{{reason="{reason}"}} {n}' for reason, n in sorted(counts.items())]
+    return "\n".join(lines) + "\n"
+
+
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings)
-        self.spool = OverflowSpool(settings.data_dir / "spool")
+        self.alerting = Alerting.create(settings)  # FAILED-spike webhooks (docs/alerts.md)
+        notify = self.alerting.webhook.send if self.alerting.webhook is not None else None
+        self.store = Store(settings, notify)
+        self.drops = DropLog()  # envelopes not kept: /metrics, /health, one log line per interval
+        reject = settings.spool_full == "reject"
+        self.spool = OverflowSpool(settings.data_dir / "spool", self.drops, reject)
         self.bus = InMemoryBus(settings.queue_size, self.spool.append)
         self.clock = EventClock(follow_wall=True)
         self.runner: EmbeddedRunner | None = None
         self.read_access = ReadAccess(settings.dsn, settings.database)
-        # FAILED-spike alerting: wraps the writer (docs/alerts.md)
-        self.alerting = Alerting.create(settings, self.store.writer, self.clock.now)
+        self.guard = HttpGuard.start(settings.connection_limits())
         self.started = time.monotonic()
 
     def metrics(self) -> str:
-        runner, writer = self.runner, self.store.writer
+        runner, writer, runtime = self.runner, self.store.writer, self.store.runtime
+        counts, states = runtime.counts, self.store.states
         parts = [
             _counter(
                 "wcs_bus_overflow_total",
-                "envelopes spooled because the bus was full",
+                "envelopes that found the bus full (then spooled, or not kept: "
+                "wcs_envelopes_dropped_total / wcs_envelopes_rejected_total)",
                 self.bus.overflowed,
+            ),
+            _counter(
+                "wcs_overflow_spooled_total",
+                "envelopes written to the overflow spool (replayed on the next start)",
+                self.spool.written,
             ),
             _gauge(
                 "wcs_open_entities",
-                "sessions and windows held in memory",
-                self.store.pipeline.open_entities(),
+                "sessions open in memory",
+                runtime.open_entities(),
             ),
+            _gauge(
+                "wcs_entities_in_memory",
+                "sessions in memory, open or closed within closed_retention",
+                len(runtime.states),
+            ),
+            _gauge(
+                "wcs_stored_keys",
+                "entity keys known to be in the state table (closed sessions a late event "
+                "can still reach, for late_event_retention)",
+                len(states.keys),
+            ),
+            _counter("wcs_state_lookups_total", "batched state-table lookups", states.lookups),
             _counter(
                 "wcs_late_dropped_total",
                 "window hits later than the retention",
-                self.store.pipeline.late_dropped,
+                runtime.late_dropped,
             ),
+            _counter("wcs_key_reuse_total", "keys that started a new session", counts.reused),
             _gauge(
                 "wcs_sink_pending_rows",
                 "rows waiting for the next ClickHouse insert",
                 writer.pending,
             ),
+            _counter(
+                "wcs_insert_failures_total",
+                "failed ClickHouse inserts (retried)",
+                self.store.inserts.failures,
+            ),
         ]
+        parts.append(
+            _by_reason(
+                "wcs_rejected_total",
+                "envelopes with an implausible received_at (not stored, not processed)",
+                counts.rejected,
+            )
+        )
+        parts.append(
+            _by_reason(
+                "wcs_skipped_total",
+                "events stored but without a usable entity key (no session)",
+                counts.skipped,
+            )
+        )
         if runner is not None:
             parts.append(_counter("wcs_processed_total", "envelopes processed", runner.processed))
-            parts.append(
-                _counter("wcs_flush_errors_total", "failed ClickHouse flushes", runner.flush_errors)
-            )
         stats = writer.stats
         for key, help_text in SINK_COUNTERS.items():
             parts.append(_counter(f"wcs_sink_{key}_total", help_text, stats[key]))
         parts.append("\n".join(writer.freshness.render(freshness.NAME, freshness.HELP)) + "\n")
-        parts.append(self.alerting.metrics())
+        parts.append(self.alerting.metrics(self.store.stage))
+        parts.append(self.guard.metrics())
         return "".join(parts)
 
     def health(self) -> dict[str, Any]:
-        now, event = self.clock.now(), self.store.pipeline.clock_ms
+        now, event = self.clock.now(), self.store.clock_ms
         return {
             "queue_depth": self.bus.depth(),
             "event_clock_ms": now,
@@ -146,21 +183,22 @@ class Service:
 
     async def serve(self) -> None:
         settings = self.settings
-        self.store.replay_spool(self.spool)
-        self.runner = EmbeddedRunner(
-            self.bus,
-            self.store.pipeline,
-            self.alerting.sink,
-            self.clock,
-            after_flush=self.store.maybe_checkpoint,
-        )
+        replayed = await asyncio.to_thread(self.store.replay_spool, self.spool)
+        if replayed:
+            log.info("replayed %d spooled envelopes", replayed)
+        self.runner = EmbeddedRunner(self.bus, self.store, self.clock)
         app = create_app(
-            settings.ingest_config(), self.bus, extra_metrics=self.metrics, health=self.health
+            settings.ingest_config(),
+            self.bus,
+            extra_metrics=self.metrics,
+            health=self.health,
+            read_auth=read_side(settings),
+            drops=self.drops,
         )
-        for router in build_routers(self.read_access, settings.rates_dir):
-            app.include_router(router)
-        config = server_config(app, settings)
+        mount(app, self.read_access, app.read_dependencies, settings.rates_dir)
+        config = server_config(app, settings, self.guard)
         server = _Server(config)
+        gc_tuning.tune()
         runner_task = asyncio.create_task(self.runner.run())
         log.info(
             "wcs-analytics listening on http://%s:%d/wcs/{method} -> %s",
@@ -176,7 +214,6 @@ class Service:
             self.alerting.close()
             self.spool.close()
             self.read_access.close()
-            self.store.checkpoint()
             log.info("stopped: %d envelopes processed, all rows written", self.runner.processed)
 
 

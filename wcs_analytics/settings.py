@@ -18,7 +18,13 @@ from typing import Any, Final
 import orjson
 
 from ingest.config import IngestConfig
+from ingest.connections import ConnectionLimits
+from ingest.read_auth import ReadAuth
 from processors.config import ProcessorConfig
+
+# Kafka's default max.message.bytes is 1048588 and aiokafka's max_request_size 1048576:
+# a batch record value stays below both with room for its key, headers and framing.
+MAX_RECORD_BYTES: Final = 1_000_000
 
 
 class SettingsError(ValueError):
@@ -55,6 +61,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
     return value
 
 
@@ -108,6 +121,24 @@ class Settings:
     batch_rows: int = _setting(5000, _positive_int, "flush to ClickHouse after this many rows")
     batch_interval_ms: int = _setting(1000, _positive_int, "... or after this many ms")
     max_body_bytes: int = _setting(1 << 20, _positive_int, "largest hook body accepted (413 above)")
+    max_connections: int = _setting(
+        10_000, _positive_int, "open HTTP connections at most (kept under the open-files limit)"
+    )
+    connection_reserve: int = _setting(
+        1_000,
+        _positive_int,
+        "connection slots kept for requests in progress: above the cap minus this, the oldest "
+        "idle or slow connections are closed",
+    )
+    header_timeout_ms: int = _setting(
+        10_000,
+        _positive_int,
+        "close a connection whose request headers are not complete this long after it "
+        "connected or got its previous answer",
+    )
+    body_timeout_ms: int = _setting(
+        15_000, _positive_int, "close a connection whose request body takes longer than this"
+    )
     redact_keys: tuple[str, ...] = _setting(
         (), _csv, "extra body keys to remove before storing (sipPassword, authToken, token always)"
     )
@@ -119,6 +150,20 @@ class Settings:
     )
     basic_user: str | None = _setting(None, _opt, "require HTTP Basic auth with this user")
     basic_password: Secret | None = _setting(None, _secret, "... and this password", secret=True)
+    read_token: Secret | None = _setting(
+        None,
+        _secret,
+        "bearer token for the read side: /dashboard, /api/*, /metrics, /docs (Grafana, Prometheus)",
+        secret=True,
+    )
+    read_user: str | None = _setting(None, _opt, "HTTP Basic user for the read side (browsers)")
+    read_password: Secret | None = _setting(None, _secret, "... and its password", secret=True)
+    read_open: bool = _setting(
+        False,
+        _bool,
+        "serve the read side without credentials although listening beyond loopback or with "
+        "hook auth on (else it answers 401)",
+    )
     rest_client_config: dict[str, Any] | None = _setting(
         None, _json_object, "restClientConfig object (JSON or @file) added to connect answers"
     )
@@ -133,16 +178,46 @@ class Settings:
         "broker", str, "answer WCS after the broker acknowledged (broker) or once queued (buffer)"
     )
     hook_budget_ms: int = _setting(2000, _positive_int, "longest a hook waits for Kafka")
-    kafka_linger_ms: int = _setting(5, int, "producer batching delay")
+    kafka_linger_ms: int = _setting(
+        5, int, "worker producer batching delay (ingest uses --kafka-batch-linger-ms)"
+    )
+    kafka_batch_linger_ms: int = _setting(
+        5, _non_negative_int, "ingest/replay: ms a partition's batch record waits for envelopes"
+    )
+    kafka_batch_max_envelopes: int = _setting(
+        500, _positive_int, "ingest/replay: most envelopes in one Kafka record"
+    )
+    kafka_batch_max_bytes: int = _setting(
+        512 << 10,
+        _positive_int,
+        f"ingest/replay: largest Kafka record value in bytes (1024 to {MAX_RECORD_BYTES})",
+    )
     spool_max_bytes: int = _setting(1 << 30, _positive_int, "disk spool bound when Kafka is down")
     spool_full: str = _setting(
-        "drop", str, "when the spool is full: drop (count, log, answer 200) or reject (answer 503)"
+        "drop",
+        str,
+        "when an envelope cannot be kept (spool full or unwritable): drop (answer 200, count, "
+        "log) or reject (answer 503; see docs/production.md for what WCS does then)",
     )
     consumer_group: str = _setting("wcs-analytics", str, "Kafka consumer group of the workers")
     worker_clock: str = _setting(
         "wall",
         str,
         "worker event clock: wall (advances while input is quiet) or events (replay-exact)",
+    )
+    worker_take_records: int = _setting(
+        1000, _positive_int, "worker: input records taken at a time (then flushed when due)"
+    )
+    crash_after: str = _setting(
+        "",
+        str,
+        "crash tests only: rows:N (or state:N) kills the worker right after the N-th flush "
+        "inserted its rows (its state)",
+    )
+    late_event_retention_ms: int = _setting(
+        7 * 24 * 3600_000,
+        _positive_int,
+        "how late an event may still update a closed session (a real end after a timeout)",
     )
     keepalive_interval_ms: int = _setting(
         10_000, _positive_int, "WCS streaming_sessions_keep_alive_interval"
@@ -203,6 +278,28 @@ class Settings:
             rest_client_config=self.rest_client_config,
         )
 
+    def read_auth(self, host: str | None = None) -> ReadAuth:
+        """The read side's credentials and whether they are required (listening on ``host``,
+        default ``--host``): beyond loopback or with any auth configured, unless read_open."""
+        basic = None
+        if self.read_user and self.read_password:
+            basic = (self.read_user, self.read_password.get())
+        return ReadAuth.decide(
+            self.host if host is None else host,
+            hook_auth=self.hmac_secret is not None or self.basic_user is not None,
+            token=self.read_token.get() if self.read_token else None,
+            basic=basic,
+            open_read=self.read_open,
+        )
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            max_connections=self.max_connections,
+            reserve=self.connection_reserve,
+            header_timeout_s=self.header_timeout_ms / 1000,
+            body_timeout_s=self.body_timeout_ms / 1000,
+        )
+
     def processor_config(self) -> ProcessorConfig:
         return ProcessorConfig(
             keepalive_interval_ms=self.keepalive_interval_ms,
@@ -210,6 +307,7 @@ class Settings:
             call_idle_timeout_ms=self.call_idle_timeout_ms,
             stream_idle_timeout_ms=self.stream_idle_timeout_ms,
             connection_idle_timeout_ms=self.connection_idle_timeout_ms,
+            late_event_retention_ms=self.late_event_retention_ms,
         )
 
 
@@ -234,8 +332,18 @@ def add_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = N
                 dest=f"setting_{name}",
                 default=None,
                 metavar="VALUE",
-                help=f"{f.metadata['help']} [env {env_name(name)}]",
+                help=f"{f.metadata['help']}{_default_text(f)} [env {env_name(name)}]",
             )
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    """`` (default: X)`` for --help; nothing for unset optional values and secrets."""
+    value = f.default
+    if value is None or value == () or f.metadata.get("secret"):
+        return ""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f" (default: {value})".replace("%", "%%")
 
 
 def load(env: Mapping[str, str], args: argparse.Namespace | None = None) -> Settings:
@@ -271,8 +379,26 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"{_both('database')}: {settings.database!r} is not an identifier")
     if bool(settings.basic_user) != bool(settings.basic_password):
         raise SettingsError(f"{_both('basic_user')} and {_both('basic_password')} go together")
+    if bool(settings.read_user) != bool(settings.read_password):
+        raise SettingsError(f"{_both('read_user')} and {_both('read_password')} go together")
+    if settings.read_user and ":" in settings.read_user:
+        raise SettingsError(f"{_both('read_user')}: a Basic user name cannot contain ':'")
+    if settings.read_open and (settings.read_token or settings.read_user):
+        raise SettingsError(
+            f"{_both('read_open')} contradicts {_both('read_token')} / {_both('read_user')}: "
+            "credentials are required once configured"
+        )
+    if settings.connection_reserve >= settings.max_connections:
+        raise SettingsError(
+            f"{_both('connection_reserve')} must be below {_both('max_connections')} "
+            f"({settings.connection_reserve} >= {settings.max_connections})"
+        )
     if settings.ack not in ("broker", "buffer"):
         raise SettingsError(f"{_both('ack')}: {settings.ack!r} is not 'broker' or 'buffer'")
+    if settings.crash_after and not _is_crash_point(settings.crash_after):
+        raise SettingsError(
+            f"{_both('crash_after')}: {settings.crash_after!r} is not rows:N or state:N"
+        )
     if settings.worker_clock not in ("wall", "events"):
         raise SettingsError(
             f"{_both('worker_clock')}: {settings.worker_clock!r} is not 'wall' or 'events'"
@@ -286,6 +412,7 @@ def _validate(settings: Settings) -> None:
             f"{_both('alert_webhook_format')}: {settings.alert_webhook_format!r} "
             "is not 'alertmanager' or 'json'"
         )
+    _validate_batches(settings)
     if settings.kafka is not None and not all(
         _is_host_port(part) for part in settings.kafka.split(",")
     ):
@@ -294,6 +421,24 @@ def _validate(settings: Settings) -> None:
     if not dsn.startswith(("chdb:///", "http://", "https://")):
         raise SettingsError(
             f"{_both('clickhouse')}: {dsn!r} must start with chdb:///, http:// or https://"
+        )
+
+
+def _is_crash_point(text: str) -> bool:
+    point, _, count = text.partition(":")
+    return point in ("rows", "state") and count.isdigit() and int(count) > 0
+
+
+def _validate_batches(settings: Settings) -> None:
+    if not 1024 <= settings.kafka_batch_max_bytes <= MAX_RECORD_BYTES:
+        raise SettingsError(
+            f"{_both('kafka_batch_max_bytes')}: {settings.kafka_batch_max_bytes} is not between "
+            f"1024 and {MAX_RECORD_BYTES} (Kafka's default max.message.bytes is 1048588)"
+        )
+    if settings.kafka_batch_linger_ms * 2 > settings.hook_budget_ms:
+        raise SettingsError(
+            f"{_both('kafka_batch_linger_ms')}: {settings.kafka_batch_linger_ms} ms is more than "
+            f"half of {_both('hook_budget_ms')} ({settings.hook_budget_ms} ms)"
         )
 
 

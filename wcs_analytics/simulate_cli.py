@@ -19,11 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--post", metavar="URL", help="POST hooks to a running service, e.g. http://127.0.0.1:8090"
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="multiply the number of every kind of entity"
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the number of every kind of entity (default: %(default)s)",
     )
-    parser.add_argument("--minutes", type=float, default=10.0, help="simulated time span")
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="simulated time span (default: %(default)s)"
+    )
     parser.add_argument(
         "--rate",
         type=float,
@@ -36,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="post in simulated real time, compressed by this factor",
     )
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="requests in flight (default: %(default)s)"
+    )
 
 
 def config(args: argparse.Namespace) -> SimConfig:

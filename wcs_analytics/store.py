@@ -1,36 +1,46 @@
-"""What the service and ``replay`` share: the ClickHouse client, writer and pipeline state.
+"""The embedded engine ``run``, ``replay`` and spool replay share: one partition runtime over
+one database, its state store, the batching writer and its insert thread.
 
-State (open sessions, timers, windows) is saved to ``<data_dir>/state.snapshot``
-after rows are flushed (flush-then-checkpoint), so a restart continues open
-calls and streams instead of starting them over.
+Per batch of envelopes: look up the stored states of keys not in memory (closed sessions
+evicted earlier), feed the runtime, queue the ``events`` rows. Per flush: render the
+changed rows, serialise the changed states, hand both to the insert thread (rows first,
+then state: flush, then checkpoint). The state lives in the database itself
+(``sinks.state_store``), so a restart, a replay in parts or a replay into another
+database each continue exactly the state that belongs to that database.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import time
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from processors.embedded import EventClock, feed
-from processors.pipeline import Pipeline
+from events.envelope import Envelope
+from events.tables import Row
+from processors.alert_rules import load_rules
+from processors.alert_stage import AlertStage
+from processors.clock import wall_ms
+from processors.families import family
+from processors.runtime import PartitionRuntime
 from sinks.client import connect
+from sinks.insert_thread import InsertThread
 from sinks.migrations import migrate
+from sinks.state_store import StateStore
 from sinks.writer import ClickHouseWriter
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY_S = 30.0
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+PART = "embedded"  # the one partition of the embedded path
+SPOOL_CHUNK = 2000
+Notify = Callable[[list[dict[str, Any]]], None]
 
 
 class Store:
-    def __init__(self, settings: Settings, restore_state: bool = True) -> None:
+    """Owned by one thread (the runner's); inserts happen in the insert thread."""
+
+    def __init__(self, settings: Settings, notify: Notify | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.client = connect(settings.dsn, settings.database)
@@ -45,10 +55,14 @@ class Store:
             now_ms=wall_ms,
             dead_letter=settings.data_dir / "dead-letter.ndjson",
         )
-        self.snapshot_path: Path = settings.data_dir / "state.snapshot"
-        config = settings.processor_config()
-        self.pipeline = self._restore() if restore_state else Pipeline(config)
-        self._last_checkpoint = time.monotonic()
+        self._lookup_client = connect(settings.dsn, settings.database)
+        self.states = StateStore(self._lookup_client, settings.database, PART, wall_ms)
+        self.stage = AlertStage(load_rules(settings.alert_rules))
+        self.runtime = PartitionRuntime(settings.processor_config(), self.stage, persistent=True)
+        self._restore()
+        self.inserts = InsertThread(self.writer)
+        self.notify = notify
+        self.rejected: list[tuple[Envelope, str]] = []  # the caller reports and clears them
 
     def describe(self) -> str:
         dsn = self.settings.dsn
@@ -57,42 +71,115 @@ class Store:
             dsn = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
         return f"{dsn} database {self.settings.database}"
 
-    def _restore(self) -> Pipeline:
-        config = self.settings.processor_config()
-        if self.snapshot_path.is_file():
-            pipeline = Pipeline.restore(config, self.snapshot_path.read_bytes())
+    def _restore(self) -> None:
+        meta, states = self.states.load()
+        if meta is not None:
+            self.runtime.load_meta(meta)
+        self.runtime.adopt(states)
+        if meta is not None or states:
             log.info(
-                "restored %d open entities from %s", pipeline.open_entities(), self.snapshot_path
+                "continuing the state stored in %s: %d open entities, clock %s",
+                self.describe(),
+                self.runtime.open_entities(),
+                self.runtime.clock,
             )
-            return pipeline
-        return Pipeline(config)
 
-    def checkpoint(self) -> None:
-        """Write the state snapshot atomically. Call only after rows were flushed."""
-        tmp = self.snapshot_path.with_suffix(".tmp")
-        tmp.write_bytes(self.pipeline.snapshot())
-        os.replace(tmp, self.snapshot_path)
-        self._last_checkpoint = time.monotonic()
+    # ---- input -----------------------------------------------------------------------
 
-    def maybe_checkpoint(self) -> None:
-        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_EVERY_S:
-            self.checkpoint()
+    def feed(
+        self,
+        envelopes: Sequence[Envelope],
+        bodies: Sequence[str | None] | None = None,
+        wall: int | None = None,
+    ) -> None:
+        """Process a batch and queue its ``events`` rows; implausible envelopes go to
+        ``rejected`` instead (not stored, not processed)."""
+        unknown = self.runtime.unknown_keys(envelopes)
+        if unknown:
+            self.runtime.adopt(self.states.lookup(unknown))
+        rejected = self.runtime.feed(envelopes, wall)
+        if rejected:
+            skip = {index for index, _ in rejected}
+            self.rejected += [(envelopes[i], reason) for i, reason in rejected]
+            kept = [i for i in range(len(envelopes)) if i not in skip]
+            envelopes = [envelopes[i] for i in kept]
+            bodies = None if bodies is None else [bodies[i] for i in kept]
+        self.writer.add_events(envelopes, bodies)
+
+    def advance(self, now_ms: int) -> None:
+        self.runtime.advance(now_ms)
+
+    @property
+    def clock_ms(self) -> int | None:
+        return self.runtime.clock
 
     def replay_spool(self, spool: OverflowSpool) -> int:
-        """Feed envelopes spooled by an earlier run, then delete their files."""
+        """Feed envelopes spooled by an earlier run, write them, then delete their files."""
         count = 0
-        clock = EventClock(follow_wall=False)
         for path in spool.files():
+            batch: list[Envelope] = []
             for envelope in spool.read(path):
-                feed(self.pipeline, self.writer, clock, envelope)
-                count += 1
-                if self.writer.due():
-                    self.writer.flush()
-            self.writer.flush()
-            self.checkpoint()
+                batch.append(envelope)
+                if len(batch) >= SPOOL_CHUNK:
+                    count += self._feed_spooled(batch)
+                    batch = []
+            count += self._feed_spooled(batch)
+            self.finish()
             path.unlink()
             log.info("replayed spooled envelopes from %s", path)
         return count
 
+    def _feed_spooled(self, batch: list[Envelope]) -> int:
+        self.feed(batch)
+        for envelope, reason in self.rejected:
+            log.error("spooled envelope %r not replayed: %s", envelope["id"], reason)
+        self.rejected.clear()
+        if self.due():
+            self.flush(windows=False)
+        return len(batch)
+
+    def due(self) -> bool:
+        """Rows pending long or many enough, or state changed without input (timeouts, the
+        windows of a quiet minute) and the flush interval passed."""
+        writer = self.writer
+        return writer.due() or (self.runtime.changed and writer.interval_passed(writer.last_take))
+
+    # ---- output ----------------------------------------------------------------------
+
+    def flush(self, windows: bool = True, timeout: float | None = None) -> bool:
+        """Render what changed, checkpoint, hand it to the insert thread. Waits while the
+        previous flush is still being written (up to ``timeout``; False: nothing handed
+        over, the rows stay pending)."""
+        if not self.inserts.wait(timeout):
+            return False
+        rows = self.runtime.flush(windows)
+        self.writer.add(rows)
+        self._notify(rows)
+        checkpoint = self.runtime.begin_checkpoint()
+        state_rows = self.states.rows_for(checkpoint, _is_open)
+        self.writer.add_state(state_rows)
+        batch = self.writer.take()
+        self.inserts.submit(batch, lambda: self.states.written(state_rows))
+        return True
+
+    def finish(self, timeout: float | None = None) -> bool:
+        """End of input: emit every changed window, write everything, wait for it."""
+        if not self.flush(windows=True, timeout=timeout):
+            return False
+        return self.inserts.wait(timeout)
+
+    def _notify(self, rows: list[Row]) -> None:
+        if self.notify is None:
+            return
+        fired = [values for table, values in rows if table == "alerts"]
+        if fired:
+            self.notify(fired)
+
     def close(self) -> None:
+        self.inserts.close(timeout=30.0)
+        self._lookup_client.close()
         self.client.close()
+
+
+def _is_open(key: tuple[str, str], state: Any) -> bool:
+    return family(key[0]).is_open(state)

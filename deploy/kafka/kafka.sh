@@ -9,7 +9,7 @@
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_HOME (.kafka under the
 # repository), KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (90 s). Idempotent: start on a running broker
-# only reports it. Needs Java 17+ and Maven.
+# only reports it; a port held by another process stops it (exit 4). Needs Java 17+ and Maven.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,7 +46,17 @@ running() {
 }
 
 listening() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+  (exec 3<>"/dev/tcp/127.0.0.1/${1:-$KAFKA_PORT}") 2>/dev/null
+}
+
+# a port some other process holds: say which and how to choose another, before fetching anything
+port_free() {
+  local name="$1" port="$2"
+  if listening "$port"; then
+    say "127.0.0.1:$port is already in use by another process; stop it or choose a free port with" \
+      "$name (e.g. $name=$((port + 100)) make kafka)"
+    exit 4
+  fi
 }
 
 write_config() {
@@ -111,6 +121,8 @@ format_storage() {
 
 start() {
   if running && listening; then say "already running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$pidfile"))"; return 0; fi
+  port_free KAFKA_PORT "$KAFKA_PORT"
+  port_free KAFKA_CONTROLLER_PORT "$KAFKA_CONTROLLER_PORT"
   fetch
   write_config
   format_storage

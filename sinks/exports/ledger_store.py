@@ -1,7 +1,7 @@
 """The export ledger in ClickHouse: record runs and their lines, read them back.
 
 Thin adapter over ``ledger_tables`` (columns defined there, once). Blocking; raises the
-driver's errors (a database older than migration 4 has no ledger tables: run
+driver's errors (a database older than migration 5 has no ledger tables: run
 ``wcs-analytics migrate``).
 """
 

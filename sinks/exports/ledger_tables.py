@@ -1,6 +1,6 @@
 """The export ledger tables, defined once (DDL and insert columns): ``export_runs`` (one
 row per export run, including identical re-runs) and ``export_lines`` (each session as a
-run billed it, stored once per export id). Created by migration 4 (``sinks/migration_0004_
+run billed it, stored once per export id). Created by migration 5 (``sinks/migration_0005_
 export_ledger.py``); see docs/rating.md and docs/schema.md.
 """
 

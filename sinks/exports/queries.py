@@ -101,6 +101,11 @@ def _items(db: str, table: str, section: str, where: str, spec: ExportSpec, **m:
     )
 
 
+def _billed_message(spec: ExportSpec) -> str:
+    """A sent message counts unless its SIP MESSAGE failed (``failed_at``), by default."""
+    return "1" if spec.bill_failed_messages else "if(t.failed_at IS NULL, 1, 0)"
+
+
 def billing_sql(db: str, spec: ExportSpec) -> str:
     """Per (section, group keys): billed sessions of the period, then those open at ``to``."""
     check_identifier(db)
@@ -121,7 +126,7 @@ def billing_sql(db: str, spec: ExportSpec) -> str:
         _items(db, "streams", "open", f"{stream} AND {_open_at_to('started_at', spec)}", spec,
                pubs=pub, views=view, pub_ms=f"if({pub}, {started_so_far}, 0)",
                view_ms=f"if({view}, {started_so_far}, 0)"),
-        _items(db, "messages", "billed", sent, spec, sent="1"),
+        _items(db, "messages", "billed", sent, spec, sent=_billed_message(spec)),
     ]  # fmt: skip
     groups = ", ".join(f"g{i} AS `{k}`" for i, k in enumerate(spec.group_by))
     order = ", ".join(f"g{i}" for i in range(len(spec.group_by)))

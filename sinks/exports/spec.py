@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from sinks import timerange
 from sinks.exports.rounding import Rounding, parse_rounding
 
 KINDS = ("billing", "cdr", "sdr")
@@ -31,22 +31,13 @@ class ExportSpec:
     group_by: tuple[str, ...] = ("app_key",)
     rounding: Rounding = DEFAULT_ROUNDING
     fmt: str = "csv"
+    bill_failed_messages: bool = False  # a message whose SIP MESSAGE failed (4xx) is billed
 
 
 def parse_time(text: str) -> int:
-    """Epoch ms from ``1700000000000`` (ms), ``2023-11-14`` or ISO 8601 (no zone = UTC)."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"not a time: {text!r} (use ISO 8601, e.g. 2026-01-01T00:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+    """Epoch ms from ``1700000000000`` (ms), ``2023-11-14`` or ISO 8601 (no zone = UTC),
+    between 1970 and 2100 (``sinks.timerange``)."""
+    return timerange.parse_time(text)
 
 
 def parse_group_by(text: str) -> tuple[str, ...]:
@@ -77,13 +68,13 @@ def make_spec(
     group_by: str | None = None,
     rounding: str | None = None,
     fmt: str | None = None,
+    bill_failed_messages: bool = False,
 ) -> ExportSpec:
     """Validate user input; ValueError with a message fit to show the user."""
     if kind not in KINDS:
         raise ValueError(f"unknown export {kind!r}: use {', '.join(KINDS)}")
     from_ms, to_ms = parse_time(start), parse_time(end)
-    if to_ms <= from_ms:
-        raise ValueError("the period is empty: --to must be after --from")
+    timerange.check_range(from_ms, to_ms)
     fmt = fmt or FORMATS[kind][0]
     if fmt not in FORMATS[kind]:
         raise ValueError(f"{kind} export formats: {', '.join(FORMATS[kind])}, not {fmt!r}")
@@ -94,4 +85,5 @@ def make_spec(
         group_by=parse_group_by(group_by) if group_by else ("app_key",),
         rounding=parse_rounding(rounding) if rounding else DEFAULT_ROUNDING,
         fmt=fmt,
+        bill_failed_messages=bill_failed_messages,
     )

@@ -7,16 +7,17 @@ when WCS_REQUIRE_BROWSER=1 (CI). A screenshot is kept in artifacts/ (git-ignored
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.service import Service, cli
+from tests.external import unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -63,9 +64,7 @@ def _missing() -> str | None:
 def browser(tmp_path: Path) -> Iterator[Any]:
     reason = _missing()
     if reason:
-        if os.environ.get("WCS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser test required: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("browser", reason)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
 
@@ -118,11 +117,15 @@ def test_dashboard_renders_simulated_data_and_filters(tmp_path, service_factory,
     cli("simulate", "--out", str(traffic), "--minutes", "30", "--seed", "3")
     data = tmp_path / "data"
     cli("replay", str(traffic), "--data-dir", str(data))
-    service = Service(data)
+    # the read side requires credentials: the page gets them from its URL and must pass them
+    # to its JSON calls itself (fetch() refuses URLs with credentials)
+    service = Service(data, args=("--read-user", "reader", "--read-password", "pw-r34d"))
     service_factory.append(service)
     service.start()
+    assert httpx.get(f"{service.url}/dashboard").status_code == 401
+    assert httpx.get(f"{service.url}/api/kpi/calls").status_code == 401
 
-    browser.get(f"{service.url}/dashboard#range=all&refresh=0")
+    browser.get(f"http://reader:pw-r34d@127.0.0.1:{service.port}/dashboard#range=all&refresh=0")
     wait_for(lambda: browser.find_element("id", "status").text.startswith("Updated"), "data")
     charts = drawn(browser)
     assert set(charts) == set(CHARTS)

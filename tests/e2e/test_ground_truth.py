@@ -79,19 +79,19 @@ def test_replay_is_idempotent(replayed: tuple[Path, Any], tmp_path: Path) -> Non
 
 
 def test_replay_reports_bad_lines_and_keeps_the_rest(tmp_path: Path) -> None:
-    good = orjson.dumps(
-        {
-            "v": 1,
-            "id": "a",
-            "received_at": 1,
-            "method": "connect",
-            "family": "connection",
-            "key": "n/s",
-            "body": {},
-        }
-    )
+    envelope = {
+        "v": 1,
+        "id": "a",
+        "received_at": 1_767_225_600_000,
+        "method": "connect",
+        "family": "connection",
+        "key": "n/s",
+        "body": {"nodeId": "n", "sessionId": "s"},
+    }
+    good = orjson.dumps(envelope)
+    seconds = orjson.dumps({**envelope, "id": "b", "received_at": 1_767_225_600})  # not ms
     trace = tmp_path / "mixed.ndjson"
-    trace.write_bytes(good + b"\n{not json\n" + b'{"v": 1}\n')
+    trace.write_bytes(good + b"\n{not json\n" + seconds + b"\n" + b'{"v": 1}\n')
     with pytest.raises(RuntimeError, match="replay exited 1"):
         cli(
             "replay",
@@ -101,8 +101,10 @@ def test_replay_reports_bad_lines_and_keeps_the_rest(tmp_path: Path) -> None:
             "--rejects",
             str(tmp_path / "rejects.ndjson"),
         )
-    assert (tmp_path / "rejects.ndjson").read_bytes().count(b"\n") == 2
+    rejected = (tmp_path / "rejects.ndjson").read_bytes().splitlines()
+    assert len(rejected) == 3 and b'"id":"b"' in rejected[2]
     assert query(tmp_path / "data", "SELECT count() AS n FROM events") == [{"n": 1}]
+    assert query(tmp_path / "data", "SELECT count() AS n FROM connections FINAL") == [{"n": 1}]
 
 
 def test_simulated_traffic_over_http_matches_truth(

@@ -46,3 +46,11 @@ def ch_client(chdb_dsn: str) -> Iterator[Any]:
     client = connect(chdb_dsn, "default")
     yield client
     client.close()
+
+
+@pytest.fixture
+def kcat() -> str:
+    """kcat's path: the test skips without it (fails with WCS_REQUIRE_KCAT=1, as in CI)."""
+    from tests.integration.kafka_ingest_helpers import kcat as find_kcat
+
+    return find_kcat()

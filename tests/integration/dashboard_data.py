@@ -7,7 +7,7 @@ from typing import Any
 from events.tables import Row
 from sinks.migrations import migrate
 from sinks.writer import ClickHouseWriter
-from tests.integration.kpi_rows import M0, _row, at, call, gap, message, stream
+from tests.integration.kpi_rows import M0, at, call, gap, message, row, stream
 
 MIN = 60_000
 
@@ -37,7 +37,7 @@ ROWS: list[Row] = [
     message("m1", 1, at(1), "ACCEPTED", sent_at=at(1), accepted_at=at(2)),
     message("m2", 1, at(10), "FAILED", sent_at=at(10), failed_at=at(11)),
     *(
-        _row(
+        row(
             "status_counts",
             window_start=M0,
             family=family,
@@ -59,7 +59,7 @@ ROWS: list[Row] = [
 
 def fill(client: Any, database: str) -> None:
     migrate(client, database)
-    writer = ClickHouseWriter(client, database, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(client, database, now_ms=lambda: M0)
     writer.add(ROWS)
     writer.flush()
 

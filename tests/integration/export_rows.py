@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from events.tables import Row
-from tests.integration.kpi_rows import _row, at, call, message, stream
+from tests.integration.kpi_rows import at, call, message, row, stream
 
 FROM, TO = at(0), at(600)
 T1 = '{"tenant":"t1"}'
@@ -70,7 +70,7 @@ def sms(message_id: str, version: int, sent: float | None, *, app: str = "A", se
 
 
 def connection(session: str, version: int, sip_login: str, custom: str = "") -> Row:
-    return _row(
+    return row(
         "connections",
         node_id="n1",
         session_id=session,

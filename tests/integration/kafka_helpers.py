@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from events.tables import TABLES
+from events.tables import OUTPUT_TABLES as TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -38,9 +38,12 @@ def cli(*args: str, timeout: float = 120) -> str:
     return done.stdout
 
 
-def publish_file(bootstrap: str, prefix: str, path: Path, partitions: int) -> int:
+def publish_file(
+    bootstrap: str, prefix: str, path: Path, partitions: int, per_record: int = 500
+) -> int:
     """Publish an envelope NDJSON to the family topics with the real CLI:
-    ``wcs-analytics replay FILE --kafka`` (key = envelope key, file order, received_at kept)."""
+    ``wcs-analytics replay FILE --kafka`` (key = envelope key, file order, received_at kept),
+    at most ``per_record`` envelopes per record."""
     out = cli(
         "replay",
         str(path),
@@ -50,6 +53,8 @@ def publish_file(bootstrap: str, prefix: str, path: Path, partitions: int) -> in
         prefix,
         "--topic-partitions",
         str(partitions),
+        "--kafka-batch-max-envelopes",
+        str(per_record),
     )
     assert "0 rejected" in out, out
     return sum(1 for line in path.read_bytes().splitlines() if line.strip())

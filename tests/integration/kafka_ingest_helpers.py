@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,11 +11,17 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+
+from events.envelope import Envelope
+from events.records import decode_batch
+from tests.external import tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,14 +100,27 @@ def metric(url: str, name: str) -> float:
     return float(found.group(1))
 
 
-def kcat_records(
-    bootstrap: str, topic: str
-) -> list[tuple[bytes, dict[str, bytes], dict[str, object]]]:
-    """Every record of ``topic`` as (key, headers, decoded value), in partition-offset order."""
-    if shutil.which("kcat") is None:
-        pytest.fail("kcat not found: apt-get install -y kcat", pytrace=False)
+def kcat() -> str:
+    """kcat's path; skips the test without it (fails when WCS_REQUIRE_KCAT=1, as in CI)."""
+    return tool("kcat", "apt-get install -y kcat")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record read back with kcat: where it is, its key, headers and envelopes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    headers: dict[str, bytes]
+    envelopes: list[Envelope]
+
+
+def kcat_records(bootstrap: str, topic: str) -> list[Record]:
+    """Every record of ``topic`` (values decoded with ``decode_batch``), by partition and offset."""
     done = subprocess.run(
-        ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        [kcat(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
         capture_output=True,
         timeout=60,
         check=True,
@@ -114,5 +132,27 @@ def kcat_records(
         message = orjson.loads(line)
         headers = message.get("headers") or []
         pairs = dict(zip(headers[::2], (h.encode() for h in headers[1::2]), strict=True))
-        records.append(((message["key"] or "").encode(), pairs, orjson.loads(message["payload"])))
-    return records
+        key = (message["key"] or "").encode()
+        envelopes = decode_batch(message["payload"].encode())
+        records.append(
+            Record(topic, message["partition"], message["offset"], key, pairs, envelopes)
+        )
+    return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+def kcat_json(bootstrap: str, topic: str) -> list[tuple[int, int, Any]]:
+    """(partition, offset, value decoded as JSON) of every record of a plain JSON topic (the
+    dead letter, the alerts)."""
+    done = subprocess.run(
+        [kcat(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    found = [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return sorted((m["partition"], m["offset"], orjson.loads(m["payload"])) for m in found)
+
+
+def kcat_envelopes(bootstrap: str, topics: list[str]) -> list[Envelope]:
+    """Every envelope of ``topics``: per topic partition in offset order, then record order."""
+    return [e for t in topics for r in kcat_records(bootstrap, t) for e in r.envelopes]

@@ -20,7 +20,7 @@ def at(seconds: float, base: int = M0) -> int:
     return base + round(seconds * 1000)
 
 
-def _row(table: str, **values: Any) -> Row:
+def row(table: str, **values: Any) -> Row:
     defaults = {
         name: (
             None
@@ -33,9 +33,9 @@ def _row(table: str, **values: Any) -> Row:
         )
         for name, kind in TABLES[table].columns
     }
-    row = (table, defaults | values)
-    check_row(row)
-    return row
+    built = (table, defaults | values)
+    check_row(built)
+    return built
 
 
 def _since(end: int | None, start: int | None) -> int | None:
@@ -57,7 +57,7 @@ def call(
     info: str = "",
 ) -> Row:
     talk = None if ended is None else (_since(ended, answered) or 0)
-    return _row(
+    return row(
         "calls",
         call_id=call_id,
         app_key=app,
@@ -89,7 +89,7 @@ def stream(
     ended: int | None = None,
     final_status: str = "",
 ) -> Row:
-    return _row(
+    return row(
         "streams",
         media_session_id=media_session_id,
         app_key=app,
@@ -107,7 +107,7 @@ def stream(
 
 
 def gap(media_session_id: str, version: int, start: int, end: int, deleted: bool = False) -> Row:
-    return _row(
+    return row(
         "keepalive_gaps",
         media_session_id=media_session_id,
         app_key="A",
@@ -132,7 +132,7 @@ def message(
     **times: int,
 ) -> Row:
     """``times``: sent_at, received_at, accepted_at, delivered_at, failed_at."""
-    return _row(
+    return row(
         "messages",
         message_id=message_id,
         app_key=app,

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from sinks.writer import ClickHouseWriter
 from tests.integration.dashboard_data import M0, MIN, fill
-from tests.integration.kpi_rows import _row
+from tests.integration.kpi_rows import row
 from wcs_analytics.api import ReadAccess
 from wcs_analytics.api.dashboard import create_router
 
@@ -82,11 +82,11 @@ def test_streams_messages_gaps_failed_reasons(api):
 def test_alert_markers_from_the_migrated_alerts_table(api, ch_client, fresh_db):
     alert = {"alert_id": "a1", "rule": "default", "family": "call", "app_key": "A", "node_id": ""}
     alert |= {"window_start": M0, "failures": 2, "attempts": 4, "ratio": 0.5, "baseline": 0.0}
-    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0, coalesce=False)
-    writer.add([_row("alerts", **alert, state="firing", fired_at=M0 + MIN, version=1)])
+    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0)
+    writer.add([row("alerts", **alert, state="firing", fired_at=M0 + MIN, version=1)])
     writer.add(
         [
-            _row(
+            row(
                 "alerts",
                 **alert,
                 state="resolved",
@@ -132,6 +132,18 @@ def test_bad_parameters_are_400_and_values_are_bound(api):
     assert api.get("/api/kpi/calls", params={"from": "yesterday"}).status_code == 400
     assert api.get("/api/kpi/calls", params={"from": M0, "to": M0}).status_code == 400
     assert api.get("/api/kpi/calls", params={"step": "90"}).status_code == 400
+    for params in (
+        {"from": "-1", "to": M0},
+        {"from": M0, "to": "99999999999999999999"},
+        {"from": "0001-01-01T00:00:00+01:00", "to": M0},
+        {"from": "2026-01-01", "to": "2100-01-02"},
+        {"to": "1000"},  # the default start (an hour before) is before 1970
+    ):
+        answer = api.get("/api/kpi/calls", params=params)
+        assert answer.status_code == 400, params
+        assert "out of range" in answer.json()["detail"], params
+    too_long = api.get("/api/kpi/calls", params={"from": "2020-01-01", "to": "2023-01-01"})
+    assert too_long.status_code == 400 and "400 days" in too_long.json()["detail"]
     injected = get(api, "calls", app_key="A' OR 1 = 1 --")
     assert injected["rows"] == []
 

@@ -35,7 +35,7 @@ def db(ch_client: Any, fresh_db: str) -> Iterator[str]:
     migrate(ch_client, fresh_db)
     for table in TABLES:
         ch_client.command(f"SYSTEM STOP MERGES {fresh_db}.{table}")
-    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0)
     for batch in (FIRST, LATER, LATER):
         writer.add(batch)
         writer.flush()
@@ -217,6 +217,16 @@ def test_http_api_streams_the_same_bytes_and_refuses_bad_input(
             bad = http.get("/api/export/billing", params=params | {"rounding": "60"})
             assert bad.status_code == 400
             assert "A/B" in bad.json()["error"]
-            assert http.get("/api/export/mdr", params=params).status_code == 400
+            assert http.get("/api/export/mdr", params=params).status_code == 422  # enum in spec
+            for start, end, reason in (
+                ("99999999999999999", "99999999999999999999", "out of range"),
+                ("1969-12-31T23:00:00Z", "2023-11-14", "out of range"),
+                ("2023-11-14", "9999-01-01", "out of range"),
+                ("2020-01-01", "2023-01-01", "longer than 400 days"),
+                ("2023-11-14", "2023-11-14", "empty"),
+            ):
+                refused = http.get("/api/export/cdr", params={"from": start, "to": end})
+                assert refused.status_code == 400, (start, end)
+                assert reason in refused.json()["error"]
     finally:
         access.close()

@@ -18,7 +18,7 @@ import pytest
 from events.tables import Row
 from sinks.writer import ClickHouseWriter
 from tests.integration.dashboard_data import M0, MIN, fill
-from tests.integration.kpi_rows import _row
+from tests.integration.kpi_rows import row
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +122,7 @@ def test_the_alert_annotation_is_a_clickhouse_sql_query_next_to_the_built_in_one
 
 
 def alert(alert_id: str, version: int, **values: Any) -> Row:
-    return _row("alerts", alert_id=alert_id, version=version, **values)
+    return row("alerts", alert_id=alert_id, version=version, **values)
 
 
 CALL_SPIKE = {
@@ -178,7 +178,7 @@ def test_the_alert_annotation_returns_one_hand_computed_event_per_alert(
     ch_client: Any, db: str
 ) -> None:
     for batch in alert_rows(M0):  # separate inserts: FINAL, not the insert, must dedup
-        writer = ClickHouseWriter(ch_client, db, now_ms=lambda: M0, coalesce=False)
+        writer = ClickHouseWriter(ch_client, db, now_ms=lambda: M0)
         writer.add(batch)
         writer.flush()
     sql = dict(queries())[ALERTS_ANNOTATION]

@@ -11,7 +11,7 @@ import pytest
 from events.topics import dead_letter_topic, family_topic
 from tests.integration import kafka_helpers as kh
 from tests.integration.kafka_helpers import embedded_result
-from tests.integration.kafka_ingest_helpers import kcat_records
+from tests.integration.kafka_ingest_helpers import kcat_json
 
 pytestmark = pytest.mark.integration
 
@@ -19,11 +19,11 @@ __all__ = ["embedded_result"]
 
 
 def test_worker_equals_embedded_replay(
-    kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
 ) -> None:
     kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
     secret = b'{"v": 1, "method": "call", "body": {"sipPassword": "dl-Secret-5521"}}'
-    bad = {b"not json {": "not JSON", secret: "not an envelope"}
+    bad = {b"not json {": "record value is not JSON", secret: "field 'id' must be str"}
     asyncio.run(_publish(kafka_bootstrap, family_topic(topic_prefix, "call"), list(bad)))
     env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4)
     worker = kh.start_worker(env, tmp_path / "worker.log")
@@ -33,13 +33,21 @@ def test_worker_equals_embedded_replay(
         assert kh.stop_worker(worker) == 0, kh.tail(tmp_path / "worker.log")
     got = kh.read_tables(kh.dsn_of(tmp_path))
     kh.assert_same(embedded_result.tables, got)
-    assert "shutdown: flushed" in (tmp_path / "worker.log").read_text()
-    # bad records on an input topic: dead-lettered with the reason, nothing else changed
-    dead = kcat_records(kafka_bootstrap, dead_letter_topic(topic_prefix))
-    assert sorted(str(value["reason"]).split(":")[0] for _, _, value in dead) == sorted(
-        bad.values()
-    )
-    assert all(value["table"] == "envelope" for _, _, value in dead)
+    assert "partitions flushed: True" in (tmp_path / "worker.log").read_text()
+    # bad records on an input topic: dead-lettered with the reason and where they came from,
+    # nothing else changed
+    dead = kcat_json(kafka_bootstrap, dead_letter_topic(topic_prefix))
+    reasons = sorted(str(value["reason"]) for _, _, value in dead)
+    assert len(reasons) == 2 and all(
+        r.startswith(want) for r, want in zip(reasons, sorted(bad.values()), strict=True)
+    ), reasons
+    for _, _, value in dead:
+        assert value["table"] == "envelope"
+        assert value["topic"] == family_topic(topic_prefix, "call")
+        assert isinstance(value["offset"], int) and isinstance(value["partition"], int)
+    by_reason = {str(value["reason"])[:10]: value for _, _, value in dead}
+    assert by_reason["record val"]["row"] is None  # not JSON: kept by position only
+    assert by_reason["field 'id'"]["row"]["body"] == {}  # the secret removed, the rest kept
     assert "dl-Secret-5521" not in repr(dead)  # redacted like the ingest does
 
 

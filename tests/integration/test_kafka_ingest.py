@@ -1,5 +1,8 @@
 """HTTP -> ingest -> real Kafka: every family lands in its topic, read back with kcat.
 
+Records are batch records (``events.records``); each envelope sits in the partition
+Kafka's default partitioner gives its entity key, and the record key hashes there too.
+
 The ingest service runs as its own process (``python -m wcs_analytics.kafka_ingest``,
 the code behind ``wcs-analytics ingest``) with a per-test topic prefix.
 """
@@ -15,7 +18,14 @@ import pytest
 
 from events.catalog import entity_key, resolve
 from events.topics import family_topic, input_topics
-from tests.integration.kafka_ingest_helpers import ingest_process, kcat_records, metric
+from ingest.kafka_batch import partition_of
+from tests.integration.kafka_ingest_helpers import (
+    Record,
+    ingest_process,
+    kcat_envelopes,
+    kcat_records,
+    metric,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +63,7 @@ def _post_all(url: str) -> None:
 
 
 def test_every_family_lands_in_its_topic(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     with ingest_process(kafka_bootstrap, topic_prefix, tmp_path / "data") as (url, process):
         _post_all(url)
@@ -61,28 +71,39 @@ def test_every_family_lands_in_its_topic(
         assert metric(url, "wcs_kafka_spooled_total") == 0
     assert process.returncode == 0  # SIGTERM: clean stop
     found = {topic: kcat_records(kafka_bootstrap, topic) for topic in input_topics(topic_prefix)}
+    for records in found.values():
+        for record in records:
+            _check_record(record, partitions=3)
     for name, body in HOOKS:
         method = resolve(name)
-        records = [
-            (key, headers, value)
-            for key, headers, value in found[family_topic(topic_prefix, method.family)]
-            if value["method"] == method.name
+        envelopes = [
+            envelope
+            for record in found[family_topic(topic_prefix, method.family)]
+            for envelope in record.envelopes
+            if envelope["method"] == method.name
         ]
-        assert len(records) == 1, (name, records)
-        key, headers, value = records[0]
-        assert key == entity_key(method, body).encode()
-        assert headers == {"method": method.name.encode()}
+        assert len(envelopes) == 1, (name, envelopes)
+        value = envelopes[0]
+        assert value["key"] == entity_key(method, body)
         assert value["body"] == _redacted(body)
-        assert value["family"] == method.family and value["key"] == key.decode()
+        assert value["family"] == method.family
         assert isinstance(value["received_at"], int) and value["received_at"] > 1_600_000_000_000
         assert value["node_id"] == "node-1" and value["app_key"] == "defaultApp"
-    assert sum(len(records) for records in found.values()) == len(HOOKS)
+    assert sum(len(r.envelopes) for records in found.values() for r in records) == len(HOOKS)
+
+
+def _check_record(record: Record, partitions: int) -> None:
+    """Headers name the format and count; every envelope (and the key) belongs to the partition."""
+    assert record.headers == {"v": b"2", "count": str(len(record.envelopes)).encode()}
+    assert partition_of(record.key, partitions) == record.partition
+    for envelope in record.envelopes:
+        assert partition_of(envelope["key"].encode(), partitions) == record.partition
 
 
 def test_ack_buffer_answers_and_delivers(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kcat: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    flags = ("--ack", "buffer", "--kafka-linger-ms", "20")
+    flags = ("--ack", "buffer", "--kafka-batch-linger-ms", "20")
     data = tmp_path / "data"
     with ingest_process(kafka_bootstrap, topic_prefix, data, *flags) as (url, process):
         client = httpx.Client(base_url=url, timeout=10)
@@ -92,8 +113,21 @@ def test_ack_buffer_answers_and_delivers(
         client.close()
         assert metric(url, "wcs_kafka_produced_total") == 50
     assert process.returncode == 0  # the stop flushed the producer
-    records = kcat_records(kafka_bootstrap, family_topic(topic_prefix, "call"))
-    assert len(records) == 50
+    envelopes = kcat_envelopes(kafka_bootstrap, [family_topic(topic_prefix, "call")])
+    assert len(envelopes) == 50
     for call in range(5):
-        statuses = [int(v["body"]["status"]) for k, _, v in records if k == f"call-{call}".encode()]
+        statuses = [int(e["body"]["status"]) for e in envelopes if e["key"] == f"call-{call}"]
         assert statuses == list(range(call, 50, 5))  # per-key order
+
+
+def test_ingest_metrics_and_docs_need_read_credentials(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    flags = ("--read-token", "ingest-read-3141")
+    with ingest_process(kafka_bootstrap, topic_prefix, tmp_path / "data", *flags) as (url, _):
+        bearer = {"Authorization": "Bearer ingest-read-3141"}
+        for path in ("/metrics", "/openapi.json", "/docs"):
+            assert httpx.get(f"{url}{path}").status_code == 401, path
+            assert httpx.get(f"{url}{path}", headers=bearer).status_code == 200, path
+        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.post(f"{url}/wcs/connect", content=b"{}").status_code == 200

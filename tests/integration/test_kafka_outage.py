@@ -20,7 +20,7 @@ import pytest
 
 from events.topics import input_topics
 from tests.integration import kafka_helpers as kh
-from tests.integration.kafka_ingest_helpers import ingest_process, kcat_records, metric
+from tests.integration.kafka_ingest_helpers import ingest_process, kcat_envelopes, metric
 from tests.kafka_broker import SCRIPT, free_port_pair
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,7 @@ def _worker_tables(bootstrap: str, prefix: str, data_dir: Path) -> tuple[int, di
 
 
 def test_hooks_answered_while_kafka_is_down_then_spool_drains(
-    own_broker: tuple[str, int], tmp_path: Path
+    kcat: str, own_broker: tuple[str, int], tmp_path: Path
 ) -> None:
     bootstrap, port = own_broker
     prefix = "outage."
@@ -137,12 +137,11 @@ def test_hooks_answered_while_kafka_is_down_then_spool_drains(
         _wait_drained(url, 60)
         assert metric(url, "wcs_kafka_spooled_total") >= 60
     assert process.returncode == 0
-    records = [r for topic in input_topics(prefix) for r in kcat_records(bootstrap, topic)]
-    seen: dict[bytes, list[int]] = {}
-    for key, _, value in records:
-        order = seen.setdefault(key, [])
-        if value["body"]["seq"] not in order:  # at-least-once: keep first arrivals
-            order.append(value["body"]["seq"])
+    seen: dict[str, list[int]] = {}
+    for envelope in kcat_envelopes(bootstrap, input_topics(prefix)):
+        order = seen.setdefault(envelope["key"], [])
+        if envelope["body"]["seq"] not in order:  # at-least-once: keep first arrivals
+            order.append(envelope["body"]["seq"])
     assert sorted(s for order in seen.values() for s in order) == list(range(HOOKS))
     for key, order in seen.items():
         assert order == sorted(order), key

@@ -1,5 +1,6 @@
-"""Faust worker on real Kafka: SIGKILL mid-stream + restart, and two workers sharing four
-partitions, both end with exactly the embedded replay's tables."""
+"""The Kafka worker on a real broker: killed at any point of a flush and restarted, stopped
+while far behind, two workers sharing the partitions -- always exactly the embedded
+replay's tables (docs/worker.md#crash-consistency)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ pytestmark = pytest.mark.integration
 __all__ = ["embedded_result"]
 
 GROUP = "wcs-analytics"
+# small records and takes, small flushes: a worker far from done for a while (so the kills
+# below land mid-stream) and many flushes
+SLOW = {"WCS_WORKER_TAKE_RECORDS": "5", "WCS_BATCH_ROWS": "300"}
+PER_RECORD = 10
 
 
 def _wait_for_log(path: Path, text: str, timeout: float) -> None:
@@ -42,128 +47,126 @@ def _lag(bootstrap: str, prefix: str) -> int:
     return asyncio.run(kh._lag(bootstrap, f"{prefix}{GROUP}", prefix))
 
 
-def _wait_for_commit(bootstrap: str, prefix: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not kh.committed_input(bootstrap, prefix):
-        assert time.monotonic() < deadline, "the worker committed nothing"
-        time.sleep(0.02)
-
-
-def _kill_mid_stream_then_restart(
-    bootstrap: str,
-    prefix: str,
-    embedded: kh.Embedded,
-    tmp_path: Path,
-    restart_module: str = "wcs_analytics.cli",
-    after_commit: bool = False,
+def _restart_and_compare(
+    env: dict[str, str], log: Path, bootstrap: str, prefix: str, embedded: kh.Embedded, dsn: str
 ) -> str:
-    """Kill a worker once it logged processing a quarter of the input (mid-stream whatever
-    its speed; with ``after_commit`` also not before it committed input offsets), restart
-    it with ``restart_module``, compare the tables; returns the log."""
-    total = kh.publish_file(bootstrap, prefix, embedded.trace, partitions=4)
-    env = kh.worker_env(bootstrap, prefix, tmp_path, partitions=4)
-    log = tmp_path / "worker.log"
-    first = kh.start_worker(env, log)
+    fast = env | {"WCS_WORKER_TAKE_RECORDS": "1000", "WCS_BATCH_ROWS": "100000"}
+    second = kh.start_worker(fast, log)
     try:
-        _wait_for_progress(log, total // 4, timeout=90)
-        if after_commit:
-            _wait_for_commit(bootstrap, prefix, timeout=30)
-        done = _wait_for_progress(log, 0, timeout=1)
-    finally:
-        first.kill()
-        first.wait(10)
-    assert done < total, f"killed after the input was done ({done}/{total})"
-    offsets = kh.committed_input(bootstrap, prefix)
-    with log.open("a") as out:  # for the post-mortem of a failure
-        out.write(f"test: committed input offsets after the kill: {offsets}\n")
-    committed = sum(offsets.values())
-    assert committed < total, f"killed after the input was committed ({committed}/{total})"
-    assert _lag(bootstrap, prefix) > 0, "killed after the input was done"
-    second = kh.start_worker(env, log, restart_module)
-    try:
-        kh.wait_caught_up(bootstrap, prefix, timeout=90)
+        kh.wait_caught_up(bootstrap, prefix, timeout=120)
     finally:
         assert kh.stop_worker(second) == 0, kh.tail(log)
-    text = kh.tail(log, 10**7)
-    assert "re-sent" in text
-    assert "PartitionsMismatch" not in text  # changelogs declared before the group join
-    kh.assert_same(embedded.tables, kh.read_tables(kh.dsn_of(tmp_path)))
-    return text
+    kh.assert_same(embedded.tables, kh.read_tables(dsn))
+    return kh.tail(log, 10**7)
 
 
 def test_sigkill_mid_stream_then_restart(
     kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
 ) -> None:
-    """Nothing lost, nothing double-counted (docs/worker.md#crash-consistency)."""
-    _kill_mid_stream_then_restart(kafka_bootstrap, topic_prefix, embedded_result, tmp_path)
-
-
-def test_sigkill_after_a_commit_then_restart(
-    kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
-) -> None:
-    """Killed once it had committed input offsets too: the restart starts from those and
-    from the table state the changelogs kept, not from the beginning."""
-    text = _kill_mid_stream_then_restart(
-        kafka_bootstrap,
-        topic_prefix,
-        embedded_result,
-        tmp_path,
-        after_commit=True,
+    """Killed once it processed a quarter of the input: nothing lost, nothing counted twice.
+    The restart skips what the stored state already applied."""
+    total = kh.publish_file(
+        kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4, per_record=PER_RECORD
     )
-    assert "test: committed input offsets after the kill: {}" not in text
-
-
-def test_restart_commits_after_a_slow_recovery_seek(
-    kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
-) -> None:
-    """The restarted worker's seek answers 15 s late (tests/integration/slow_seek_worker.py),
-    so records are processed and committed while it runs: Faust's recovery race, every
-    time. With the guard (processors/faust_seek.py) no record is delivered during the seek
-    and no committed offset moves back; without it (WCS_TEST_NO_SEEK_GUARD=1) they do
-    (docs/worker.md#restart-stall)."""
-    text = _kill_mid_stream_then_restart(
-        kafka_bootstrap,
-        topic_prefix,
-        embedded_result,
-        tmp_path,
-        "tests.integration.slow_seek_worker",
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4) | SLOW
+    log = tmp_path / "worker.log"
+    first = kh.start_worker(env, log)
+    try:
+        _wait_for_progress(log, total // 4, timeout=120)
+    finally:
+        first.kill()
+        first.wait(10)
+    assert _lag(kafka_bootstrap, topic_prefix) > 0, "killed after the input was done"
+    text = _restart_and_compare(
+        env, log, kafka_bootstrap, topic_prefix, embedded_result, kh.dsn_of(tmp_path)
     )
-    moved = [int(n) for n in re.findall(r"seek moved committed offsets back on (\d+)", text)]
-    assert moved and not any(moved), f"committed offsets moved back: {moved}"
+    assert re.search(r"adopted \S+/\d+: offset \d+", text)
 
 
-def _adopted(log: Path) -> set[str]:
-    return set(re.findall(r"adopted (\S+\[\d+\])", kh.tail(log, 10**7)))
+@pytest.mark.parametrize("point", ["rows", "state"])
+def test_crash_between_insert_and_commit(
+    point: str,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    embedded_result: kh.Embedded,
+    tmp_path: Path,
+) -> None:
+    """The worker dies (exit 137, like SIGKILL) right after the 3rd flush inserted its rows
+    but not its state (``rows``), or its state but before the offsets were committed
+    (``state``); the restart redoes exactly what is missing."""
+    kh.publish_file(
+        kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4, per_record=PER_RECORD
+    )
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4) | SLOW
+    log = tmp_path / "worker.log"
+    first = kh.start_worker(env | {"WCS_CRASH_AFTER": f"{point}:3"}, log)
+    assert first.wait(120) == 137, kh.tail(log)
+    assert f"crash test: exiting after the {point} of flush 3" in kh.tail(log, 10**7)
+    before = len(kh.tail(log, 10**7))
+    text = _restart_and_compare(
+        env, log, kafka_bootstrap, topic_prefix, embedded_result, kh.dsn_of(tmp_path)
+    )
+    if point == "state":  # stored, not committed: Kafka re-delivers, the state skips them
+        assert re.search(r"[1-9]\d* re-delivered records skipped", text[before:])
 
 
-def test_two_workers_split_four_partitions(
+def test_sigterm_far_behind_exits_in_time(
     kafka_bootstrap: str, topic_prefix: str, embedded_result: kh.Embedded, tmp_path: Path
 ) -> None:
-    """Both workers get partitions; A stops first (its partitions move to B), then B.
-    chDB is one process per data path, so each worker's sink has its own database and
-    the two are merged by version (what one ClickHouse server does with FINAL)."""
+    """SIGTERM while far behind: exits 0 within 30 s, flushing what it processed; the next
+    worker finishes the rest and the tables are right."""
+    total = kh.publish_file(
+        kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4, per_record=PER_RECORD
+    )
+    env = kh.worker_env(kafka_bootstrap, topic_prefix, tmp_path, partitions=4) | SLOW
+    log = tmp_path / "worker.log"
+    first = kh.start_worker(env, log)
+    _wait_for_progress(log, total // 10, timeout=120)
+    started = time.monotonic()
+    assert kh.stop_worker(first, timeout=30) == 0, kh.tail(log)
+    assert time.monotonic() - started < 30
+    assert _lag(kafka_bootstrap, topic_prefix) > 0, "it was not behind"
+    _restart_and_compare(
+        env, log, kafka_bootstrap, topic_prefix, embedded_result, kh.dsn_of(tmp_path)
+    )
+
+
+def test_two_workers_share_the_partitions(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    embedded_result: kh.Embedded,
+    chdb_server: str,
+    tmp_path: Path,
+) -> None:
+    """Two workers on one ClickHouse server (tests/chdb_server.py): both get partitions; A
+    stops first and its partitions move to B with their stored state, then B stops."""
     dirs = [tmp_path / "a", tmp_path / "b"]
-    envs = [kh.worker_env(kafka_bootstrap, topic_prefix, d, partitions=4) for d in dirs]
+    database = f"w{int(time.time() * 1000) % 10**9}"
+    envs = [
+        kh.worker_env(kafka_bootstrap, topic_prefix, d, partitions=4)
+        | {"WCS_CLICKHOUSE": chdb_server, "WCS_DATABASE": database}
+        for d in dirs
+    ]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     kh.ensure_worker_topics(kafka_bootstrap, topic_prefix, partitions=4)
     workers = [kh.start_worker(envs[0], logs[0]), kh.start_worker(envs[1], logs[1])]
     try:
         for log in logs:
-            _wait_for_log(log, "Worker]: Ready", timeout=60)
+            _wait_for_log(log, "Worker]: Ready", timeout=90)
         time.sleep(3.0)  # let the group settle with both members before input arrives
-        kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
-        kh.wait_caught_up(kafka_bootstrap, topic_prefix, timeout=90)
-        a, b = _adopted(logs[0]), _adopted(logs[1])
-        assert a and b, f"both workers must hold partitions: {a} / {b}"
+        total = kh.publish_file(kafka_bootstrap, topic_prefix, embedded_result.trace, partitions=4)
+        _wait_for_progress(logs[0], 1, timeout=60)
+        _wait_for_progress(logs[1], 1, timeout=60)
         assert kh.stop_worker(workers[0]) == 0, kh.tail(logs[0])
-        kh.wait_caught_up(kafka_bootstrap, topic_prefix, timeout=60)
+        kh.wait_caught_up(kafka_bootstrap, topic_prefix, timeout=120)
     finally:
         for proc, log in zip(workers, logs, strict=True):
             if proc.poll() is None:
                 assert kh.stop_worker(proc) == 0, kh.tail(log)
     text = "".join(kh.tail(log, 10**7) for log in logs)
-    assert "adopted the alert detector" in text  # the alert agents run by default
-    assert "sink drained: False" not in text and "gave up" not in text, text[-3000:]
-    assert "PartitionsMismatch" not in text  # changelogs declared before the group join
-    merged = kh.read_merged([kh.dsn_of(d) for d in dirs])
-    kh.assert_same(embedded_result.tables, merged)
+    assert "Traceback" not in text, text[-3000:]
+    adopted = re.findall(r"adopted (\S+/\d+): offset (-?\d+)", text)
+    moved = {name for name, offset in adopted if int(offset) >= 0}
+    assert moved, "no partition moved to the other worker with its stored offset"
+    kh.assert_same(embedded_result.tables, kh.read_tables(chdb_server, database))
+    assert total > 0

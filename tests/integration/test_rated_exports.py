@@ -39,7 +39,7 @@ def db(ch_client: Any, fresh_db: str) -> Iterator[str]:
 
 
 def write(client: Any, db: str, *batches: list[Any]) -> None:
-    writer = ClickHouseWriter(client, db, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(client, db, now_ms=lambda: M0)
     for batch in batches:
         writer.add(batch)
         writer.flush()

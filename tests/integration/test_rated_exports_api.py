@@ -22,14 +22,14 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def db(ch_client: Any, fresh_db: str) -> Iterator[str]:
     migrate(ch_client, fresh_db)
-    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(ch_client, fresh_db, now_ms=lambda: M0)
     writer.add([*FIRST, *LATER])
     writer.flush()
     yield fresh_db
 
 
 def late_end(client: Any, db: str) -> None:
-    writer = ClickHouseWriter(client, db, now_ms=lambda: M0, coalesce=False)
+    writer = ClickHouseWriter(client, db, now_ms=lambda: M0)
     writer.add([talk("c3", 9, 18, 20, 110, caller="bob", session="s-bob")])
     writer.flush()
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def _replay(trace: Path, dsn: str, db: str, data_dir: Path) -> None:
     settings = replace(load({}), clickhouse=dsn, database=db, data_dir=data_dir)
-    store = Store(settings, restore_state=False)
+    store = Store(settings)  # continues the state stored in the database, if any
     try:
         replay(store, trace)
     finally:

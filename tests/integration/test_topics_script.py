@@ -10,15 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from events.topics import (
-    alerts_topic,
-    dead_letter_topic,
-    family_topic,
-    input_topics,
-    row_topic,
-    row_topics,
-)
-from processors.faust_runtime import hits_topic_name
+from events.topics import alerts_topic, dead_letter_topic, family_topic, input_topics
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +32,7 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_list_names_every_topic_of_events_topics():
     listed = _run("list", TOPIC_PREFIX="p.")
     assert listed.returncode == 0, listed.stderr
-    expected = [
-        *input_topics("p."),
-        *row_topics("p."),
-        hits_topic_name("p."),
-        "p.alert-rows",
-        alerts_topic("p."),
-        dead_letter_topic("p."),
-    ]
+    expected = [*input_topics("p."), alerts_topic("p."), dead_letter_topic("p.")]
     assert listed.stdout.split() == expected
 
 
@@ -83,14 +68,14 @@ def test_create_makes_sized_topics_and_is_idempotent(kafka_bootstrap, topic_pref
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
         "TOPIC_PREFIX": topic_prefix,
         "PARTITIONS": "3",
-        "ONLY": "call|rows[.]calls|dead-letter",
+        "ONLY": "call|alerts|dead-letter",
     }
     for _ in range(2):  # the second run finds them and changes nothing
         created = _run("create", **env)
         assert created.returncode == 0, created.stderr
     topics = [
         family_topic(topic_prefix, "call"),
-        row_topic(topic_prefix, "calls"),
+        alerts_topic(topic_prefix),
         dead_letter_topic(topic_prefix),
     ]
     found = asyncio.run(_describe(kafka_bootstrap, topics))

@@ -116,11 +116,13 @@ def test_envelope_round_trip(ch_client, db, writer):
     }
 
 
-def test_coalescing_inserts_only_the_latest_version(ch_client, db, writer):
+def test_every_version_is_inserted_and_final_keeps_the_latest(ch_client, db, writer):
+    """The runtime renders an entity once per flush; the writer keeps whatever it is given,
+    in one insert per table, and FINAL keeps the highest version."""
     for version in range(1, 51):
         writer.add([sample_row("calls", 1, version, status=f"v{version}"), sample_row("calls", 2)])
-    assert writer.flush() == 2
-    assert count(ch_client, db, "calls") == 2  # not just collapsed by FINAL: never inserted
+    assert writer.flush() == 100
+    assert writer.stats["inserts"] == 1
     assert [r["status"] for r in read_final(ch_client, db, "calls")] == ["v50", "defaultApp-ü"]
 
 

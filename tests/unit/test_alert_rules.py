@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
+from helpers.envs import BASE, calls, checked, of
 
-from events.envelope import Envelope
 from events.tables import Row, check_row
 from processors.alert_rules import ATTEMPT_STATUSES, DEFAULT_RULES, parse_rules
-from processors.alert_stage import AlertingSink, StatusTotals
+from processors.alert_stage import AlertStage, StatusTotals
+from processors.config import ProcessorConfig
+from processors.runtime import PartitionRuntime
 from wcs_analytics.alert_webhooks import alertmanager_payload, payload, plain_payload
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -77,45 +79,52 @@ def test_status_totals_add_only_the_increase_of_a_re_emitted_window() -> None:
     assert totals.totals == {("call", "FAILED"): 6}
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-        self.flushes = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self.rows)
-
-    def add(self, rows: Iterable[Row]) -> None:
-        self.rows += rows
-
-    def add_envelope(self, envelope: Envelope) -> None:
-        raise AssertionError("not used")
-
-    def due(self) -> bool:
-        return False
-
-    def flush(self) -> int:
-        self.flushes += 1
-        return 0
+NO_WARMUP = parse_rules({"detector": {"warmup_windows": 0, "evaluation_delay_ms": 0}})
 
 
-def test_alerting_sink_forwards_rows_and_adds_alert_rows() -> None:
-    clock = {"now": 0}
-    notified: list[list[dict[str, Any]]] = []
-    inner = ListSink()
-    rules = parse_rules({"detector": {"warmup_windows": 0, "evaluation_delay_ms": 0}})
-    sink = AlertingSink(inner, rules, lambda: clock["now"], notified.append)
-    batch = [counts(0, "FAILED", 9), ("calls", {"call_id": "c"})]
-    sink.add(batch)
-    assert inner.rows == batch  # before the window is due: forwarded only
-    clock["now"] = W + 1
-    sink.add([])
-    alert = inner.rows[-1]
+def test_alert_stage_evaluates_a_window_once_it_is_due() -> None:
+    stage = AlertStage(NO_WARMUP)
+    assert stage.next_due is None
+    stage.accept([counts(0, "FAILED", 9), ("calls", {"call_id": "c"})])  # other tables ignored
+    assert stage.next_due == W + 1
+    assert stage.advance(W) == []
+    (alert,) = stage.advance(W + 1)
     check_row(alert)
     assert alert[0] == "alerts" and alert[1]["failures"] == 9 and alert[1]["state"] == "firing"
-    assert notified == [[alert[1]]]
-    assert sink.status.totals == {("call", "FAILED"): 9} and sink.state.firing() == 1
+    assert stage.status.totals == {("call", "FAILED"): 9}
+    assert (stage.state.firing(), stage.alerts_emitted) == (1, 1)
+    assert stage.next_due == 2 * W + 1 and stage.advance(W + 1) == []
+
+
+def test_alert_stage_state_round_trips_through_json() -> None:
+    stage = AlertStage(NO_WARMUP)
+    stage.accept([counts(0, "FAILED", 9), counts(W, "FAILED", 1)])
+    stage.advance(W + 1)
+    restored = AlertStage(NO_WARMUP)
+    restored.load(orjson.loads(orjson.dumps(stage.to_json())))
+    assert restored.to_json() == stage.to_json()
+    assert restored.next_due == stage.next_due
+    later = 10 * W
+    assert restored.advance(later) == stage.advance(later)
+    assert restored.state.firing() == stage.state.firing() == 0  # resolved by quiet windows
+
+
+@pytest.mark.parametrize(("warmup", "fired"), [(0, 1), (5, 0)])
+def test_runtime_feeds_its_windows_to_the_stage(warmup: int, fired: int) -> None:
+    """FAILED calls in one minute: the runtime emits the window once due, the stage evaluates
+    it at its own due time (evaluation_delay_ms after the window) and its rows come out of
+    the next flush."""
+    rules = parse_rules({"detector": {"warmup_windows": warmup}})
+    runtime = PartitionRuntime(ProcessorConfig(), AlertStage(rules))
+    failed = [calls(f"c{i}")("CallStatusEvent", BASE + i * 1000, "FAILED") for i in range(6)]
+    assert runtime.feed(failed) == []
+    assert of(runtime.flush(windows=False), "alerts") == []
+    runtime.advance(BASE + W + rules.evaluation_delay_ms)
+    assert of(runtime.flush(windows=False), "alerts") == []
+    runtime.advance(BASE + W + rules.evaluation_delay_ms + 1)
+    alerts = of(checked(runtime.flush(windows=False)), "alerts")
+    assert len(alerts) == fired
+    assert all((a["failures"], a["attempts"], a["window_start"]) == (6, 6, BASE) for a in alerts)
 
 
 ROW = {"alert_id": "abc", "rule": "call_failed_spike", "family": "call", "app_key": "app",
@@ -142,6 +151,11 @@ def test_alertmanager_payload() -> None:
 
 PROM = yaml.safe_load((DEPLOY / "prometheus" / "wcs-alerts.yml").read_text())
 METRICS = {"wcs_status_total", "wcs_alerts_firing", "wcs_alert_webhook_total"}
+LOSS_METRICS = {
+    "wcs_envelopes_dropped_total",
+    "wcs_envelopes_rejected_total",
+    "wcs_http_connections_closed_total",
+}
 
 
 def _exprs() -> list[tuple[dict[str, Any], str]]:
@@ -156,9 +170,10 @@ def test_prometheus_rules_are_well_formed() -> None:
         assert ("alert" in rule) != ("record" in rule), rule
         assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), expr
         names = set(re.findall(r"\b(wcs[:_][a-z_:0-9]+)", expr))
-        assert names and names <= METRICS | records, (expr, names - METRICS - records)
+        known = METRICS | LOSS_METRICS | records
+        assert names and names <= known, (expr, names - known)
         for label in re.findall(r"(\w+)\s*=~?\s*\"", expr):
-            assert label in {"status", "family", "outcome"}, expr
+            assert label in {"status", "family", "outcome", "reason"}, expr
     for rule in alerts:
         assert rule["labels"]["severity"] and rule["annotations"]["summary"]
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}
@@ -174,13 +189,24 @@ def test_metrics_text_names_the_metrics_the_prometheus_rules_use() -> None:
     from wcs_analytics.alert_webhooks import WebhookSender
     from wcs_analytics.alerting import Alerting
 
-    rules = parse_rules({"detector": {"warmup_windows": 0, "evaluation_delay_ms": 0}})
-    sink = AlertingSink(ListSink(), rules, lambda: W + 1)
-    sink.add([counts(0, "FAILED", 9)])
+    stage = AlertStage(NO_WARMUP)
+    stage.accept([counts(0, "FAILED", 9)])
+    stage.advance(W + 1)
     webhook = WebhookSender("http://127.0.0.1:9/")  # nothing sent: no IO
-    text = Alerting(sink, webhook).metrics()
+    text = Alerting(webhook).metrics(stage)
     webhook.close()
     assert 'wcs_status_total{family="call",status="FAILED"} 9\n' in text
     assert "wcs_alerts_firing 1\n" in text and "wcs_alert_rows_total 1\n" in text
     assert 'wcs_alert_webhook_total{outcome="dropped"} 0\n' in text
     assert {m for m in METRICS if f"# TYPE {m} " in text} == METRICS
+
+
+def test_loss_metrics_the_prometheus_rules_use_exist() -> None:
+    from ingest.connections import ConnectionLimits
+    from ingest.drops import DropLog
+    from ingest.http_guard import HttpGuard
+
+    text = DropLog().metrics() + HttpGuard(ConnectionLimits()).metrics()
+    assert {m for m in LOSS_METRICS if f"# TYPE {m} counter" in text} == LOSS_METRICS
+    used = {n for _, e in _exprs() for n in re.findall(r"\b(wcs_[a-z_]+)", e)}
+    assert used >= LOSS_METRICS

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 from helpers.envs import (
     CFG,
+    HOUR,
     NODE,
     SESSION,
     assert_versions_increase,
     connections,
+    expire,
     fold,
     last,
     of,
+    step,
     unversioned,
 )
 
 from processors import connections as mod
+
+STEP, EXPIRE = step(mod), expire(mod)
 
 E = connections()
 CSE = "ConnectionStatusEvent"
@@ -92,31 +96,42 @@ CASES: list[tuple[str, list[Any], dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("events", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_connection_row(events: list[Any], expected: dict[str, Any]) -> None:
-    state, rows = fold(mod.step, events)
+    state, rows = fold(STEP, events)
     row = last(rows, "connections")
     assert {k: row[k] for k in expected} == expected
     assert unversioned(row) == mod.render(state)
+    assert row["version"] == state.version
     assert_versions_increase(of(rows, "connections"))
 
 
 def test_registration_statuses_count_for_the_connection() -> None:
-    state, _ = fold(mod.step, [E(CSE, 1000, "ESTABLISHED"), E(REG, 2000, "FAILED")])
+    state, _ = fold(STEP, [E(CSE, 1000, "ESTABLISHED"), E(REG, 2000, "FAILED")])
     assert state.statuses == {"ESTABLISHED", "FAILED"}
-    assert "FAILED" not in state.core.firsts
+    assert "FAILED" not in state.firsts
 
 
 def test_idle_timeout() -> None:
-    state, rows = fold(mod.step, NORMAL[:2])
+    state, rows = fold(STEP, NORMAL[:2])
     due = 1100 + CFG.connection_idle_timeout_ms
     assert mod.deadline(state, CFG) == due
-    assert mod.expire(state, due - 1, CFG) == (state, [])
-    closed, out = mod.expire(state, due, CFG)
+    assert EXPIRE(state, due - 1, CFG) == []
+    out = EXPIRE(state, due, CFG)
     row = last(out, "connections")
     assert (row["closed_by"], row["ended_at"], row["duration_ms"]) == ("timeout", 1100, 0)
-    assert row["version"] == last(rows, "connections")["version"] + 1
-    assert mod.deadline(closed, CFG) is None
+    assert row["version"] > last(rows, "connections")["version"]
+    assert mod.deadline(state, CFG) is None
 
 
-def test_state_round_trips_through_json() -> None:
-    state, _ = fold(mod.step, [*NORMAL, E(REG, 5000, "REGISTERED")])
-    assert mod.ConnectionState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
+def test_disconnected_30_hours_later_wins_over_the_idle_timeout() -> None:
+    state, _ = fold(STEP, NORMAL[:2])
+    timed_out = last(EXPIRE(state, 1100 + CFG.connection_idle_timeout_ms, CFG), "connections")
+    end = 1000 + 30 * HOUR
+    _, rows = STEP(state, E(CSE, end, "DISCONNECTED", info="Normal disconnect"), CFG)
+    row = last(rows, "connections")
+    assert {k: row[k] for k in ("closed_by", "ended_at", "duration_ms", "final_status")} == {
+        "closed_by": "event",
+        "ended_at": end,
+        "duration_ms": end - 1100,
+        "final_status": "DISCONNECTED",
+    }
+    assert row["version"] > timed_out["version"]

@@ -11,10 +11,9 @@ import pytest
 import yaml
 
 from events.catalog import FAMILIES
-from events.tables import TABLES
-from processors.faust_runtime import hits_topic_name
+from events.topics import alerts_topic, dead_letter_topic, input_topics
 from wcs_analytics import settings
-from wcs_analytics.cli import _parser
+from wcs_analytics.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_TEXT = (DEPLOY / "docker-compose.yml").read_text()
@@ -32,7 +31,7 @@ APP_SERVICES = [n for n, s in SERVICES.items() if s.get("command", [""])[0] == "
 
 
 def _subparsers() -> dict[str, Any]:
-    for action in _parser()._subparsers._group_actions:  # argparse has no public accessor
+    for action in build_parser()._subparsers._group_actions:  # argparse has no public accessor
         if action.choices:
             return dict(action.choices)
     raise AssertionError("wcs-analytics has no subcommands")
@@ -126,7 +125,7 @@ def test_every_interpolation_has_a_default_or_fails_fast_with_a_message():
 def test_required_variables_are_the_secrets_and_are_documented_empty():
     found = INTERPOLATION.findall(VALUES)
     required = {var for var, operator, _ in found if operator == ":?"}
-    assert required == {"CLICKHOUSE_PASSWORD", "CLICKHOUSE_READER_PASSWORD"}
+    assert required == {"CLICKHOUSE_PASSWORD", "CLICKHOUSE_READER_PASSWORD", "WCS_READ_TOKEN"}
     example = _example_values()
     assert {var for var, _, _ in found} <= set(example), "undocumented variables"
     assert all(example[var] == "" for var in required)
@@ -192,15 +191,15 @@ def test_proxy_sends_to_every_ingest_replica_on_its_port():
     assert "non_idempotent" in conf  # hooks are POSTs: retry them on the other replica
 
 
-def test_topics_script_lists_every_family_and_table():
+def test_topics_script_lists_every_topic_of_the_code():
     script = (DEPLOY / "topics.sh").read_text()
     families = re.search(r'^FAMILIES="([^"]*)"', script, flags=re.MULTILINE)
-    tables = re.search(r'^TABLES="([^"]*)"', script, flags=re.MULTILINE)
-    assert families and tables
-    assert families.group(1).split() == list(FAMILIES)
-    assert tables.group(1).split() == list(TABLES)
-    worker = re.search(r'^WORKER_TOPICS="([^"]*)"', script, flags=re.MULTILINE)
-    assert worker and worker.group(1).split() == [hits_topic_name("")]
+    assert families and families.group(1).split() == list(FAMILIES)
+    wanted = {*input_topics("${TOPIC_PREFIX}"), alerts_topic("${TOPIC_PREFIX}"),
+              dead_letter_topic("${TOPIC_PREFIX}")}  # fmt: skip
+    planned = set(re.findall(r'echo "(\$\{TOPIC_PREFIX\}[\w.-]+) ', script))
+    planned |= {f"${{TOPIC_PREFIX}}{f}" for f in FAMILIES if "${TOPIC_PREFIX}${family}" in script}
+    assert planned == wanted
 
 
 def test_dockerfile_installs_the_project_on_python_311():

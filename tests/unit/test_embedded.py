@@ -1,9 +1,11 @@
-"""The embedded adapter: every queued envelope reaches the sink; the clock follows event time."""
+"""The embedded adapter: every queued envelope reaches the engine in order, in bounded
+batches; flushes when due (off the loop when the previous insert is still running); the
+event clock advances the engine while input is quiet; the end of input finishes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,94 +13,151 @@ import pytest
 from events.bus import InMemoryBus
 from events.catalog import resolve
 from events.envelope import Envelope, make
-from events.tables import Row
-from processors.config import ProcessorConfig
-from processors.embedded import DRAIN_BATCH, EmbeddedRunner, EventClock
-from processors.pipeline import Pipeline
+from processors.clock import EventClock
+from processors.embedded import DRAIN_BATCH, EmbeddedRunner
+
+START = 1_767_225_600_000
 
 
-class ListSink:
-    def __init__(self, due_every: int = 0) -> None:
-        self.rows: list[Row] = []
-        self.envelopes: list[Envelope] = []
-        self.flushes = 0
-        self.due_every = due_every
+class FakeEngine:
+    """Records what the runner asks; ``due_every`` envelopes make a flush due; the first
+    ``busy`` non-blocking flushes report the previous insert as still running."""
+
+    def __init__(self, due_every: int = 0, busy: int = 0) -> None:
+        self.batches: list[list[Envelope]] = []
+        self.walls: list[int | None] = []
+        self.advanced: list[int] = []
+        self.flushes: list[float | None] = []
+        self.finished = 0
+        self.due_every, self.busy = due_every, busy
         self._since_flush = 0
+        self._clock: int | None = None
 
-    @property
-    def pending(self) -> int:
-        return self._since_flush
+    def feed(
+        self,
+        envelopes: Sequence[Envelope],
+        bodies: Sequence[str | None] | None = None,
+        wall: int | None = None,
+    ) -> None:
+        self.batches.append(list(envelopes))
+        self.walls.append(wall)
+        self._since_flush += len(envelopes)
+        latest = max(e["received_at"] for e in envelopes)
+        self._clock = latest if self._clock is None else max(self._clock, latest)
 
-    def add(self, rows: Iterable[Row]) -> None:
-        self.rows.extend(rows)
-
-    def add_envelope(self, envelope: Envelope) -> None:
-        self.envelopes.append(envelope)
-        self._since_flush += 1
+    def advance(self, now_ms: int) -> None:
+        self.advanced.append(now_ms)
 
     def due(self) -> bool:
         return self.due_every > 0 and self._since_flush >= self.due_every
 
-    def flush(self) -> int:
-        self.flushes += 1
-        written, self._since_flush = self._since_flush, 0
-        return written
+    def flush(self, windows: bool = True, timeout: float | None = None) -> bool:
+        self.flushes.append(timeout)
+        if timeout == 0 and self.busy > 0:
+            self.busy -= 1
+            return False
+        self._since_flush = 0
+        return True
+
+    def finish(self, timeout: float | None = None) -> bool:
+        self.finished += 1
+        return True
+
+    @property
+    def clock_ms(self) -> int | None:
+        return self._clock
 
 
 def _envelope(n: int) -> Envelope:
-    body: dict[str, Any] = {
-        "nodeId": "n",
-        "sessionId": "s",
-        "callId": f"c{n % 37}",
-        "status": "RING",
-    }
-    return make(resolve("CallStatusEvent"), body, 1_000_000 + n, f"id-{n}")
+    body: dict[str, Any] = {"nodeId": "n", "sessionId": "s", "callId": f"c{n % 37}"}
+    return make(resolve("CallStatusEvent"), {**body, "status": "RING"}, START + n, f"id-{n}")
 
 
-async def _run(count: int, sink: ListSink, checkpoints: list[int]) -> EmbeddedRunner:
+async def _run(count: int, engine: FakeEngine) -> EmbeddedRunner:
     bus = InMemoryBus(count + 10, on_overflow=lambda e: pytest.fail("overflow"))
     for n in range(count):
         bus.publish(_envelope(n))
     await bus.close()
-    runner = EmbeddedRunner(
-        bus,
-        Pipeline(ProcessorConfig()),
-        sink,
-        EventClock(follow_wall=False),
-        after_flush=lambda: checkpoints.append(len(sink.envelopes)),
-    )
+    runner = EmbeddedRunner(bus, engine, EventClock(follow_wall=False), wall=lambda: 42)
     await runner.run()
     return runner
 
 
-@pytest.mark.parametrize("count", [1, DRAIN_BATCH - 1, DRAIN_BATCH, DRAIN_BATCH + 1, 2000])
+@pytest.mark.parametrize("count", [0, 1, DRAIN_BATCH - 1, DRAIN_BATCH, DRAIN_BATCH + 1, 2000])
 @pytest.mark.parametrize("due_every", [0, 100, DRAIN_BATCH])
-def test_every_envelope_queued_reaches_the_sink(count: int, due_every: int) -> None:
-    sink = ListSink(due_every)
-    checkpoints: list[int] = []
-    runner = asyncio.run(_run(count, sink, checkpoints))
+def test_every_envelope_queued_reaches_the_engine(count: int, due_every: int) -> None:
+    engine = FakeEngine(due_every)
+    runner = asyncio.run(_run(count, engine))
     assert runner.processed == count
-    assert [e["id"] for e in sink.envelopes] == [f"id-{n}" for n in range(count)]
-    assert sink.flushes >= 1  # the end of input always flushes
-    if due_every:
-        assert len(checkpoints) == count // due_every  # checkpoint after each due flush
+    fed = [e["id"] for batch in engine.batches for e in batch]
+    assert fed == [f"id-{n}" for n in range(count)]
+    assert all(0 < len(batch) <= DRAIN_BATCH for batch in engine.batches)
+    assert set(engine.walls) <= {42}  # the wall clock goes with each batch
+    assert engine.finished == 1  # the end of input always finishes
+    due_after, pending = 0, 0  # a flush after each batch that made one due
+    for batch in engine.batches:
+        pending += len(batch)
+        if due_every and pending >= due_every:
+            due_after, pending = due_after + 1, 0
+    assert len(engine.flushes) == due_after
+    assert due_after >= (count // DRAIN_BATCH if due_every else 0)
+
+
+def test_a_busy_insert_makes_the_flush_wait_off_the_loop() -> None:
+    engine = FakeEngine(due_every=1, busy=1)
+    runner = asyncio.run(_run(3, engine))
+    assert engine.flushes[:2] == [0, None]  # tried without waiting, then waited in a thread
+    assert runner.flush_waits == 1
+
+
+def test_quiet_input_advances_the_engine_by_wall_time() -> None:
+    wall = [5_000]
+
+    async def scenario() -> FakeEngine:
+        engine = FakeEngine()
+        bus = InMemoryBus(10, on_overflow=lambda e: pytest.fail("overflow"))
+        clock = EventClock(follow_wall=True, wall=lambda: wall[0])
+        runner = EmbeddedRunner(bus, engine, clock, tick_s=0.01, wall=lambda: wall[0])
+        task = asyncio.create_task(runner.run())
+        bus.publish(_envelope(7))
+        for _ in range(500):  # until the runner saw the envelope and ticked once
+            await asyncio.sleep(0.01)
+            if engine.advanced:
+                break
+        wall[0] += 2_500
+        seen = len(engine.advanced)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if len(engine.advanced) > seen:
+                break
+        await bus.close()
+        await task
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine.advanced[0] == START + 7  # quiet, no wall time passed yet
+    assert engine.advanced[-1] == START + 7 + 2_500
+    assert engine.finished == 1
 
 
 def test_event_clock_replay_is_event_time_only() -> None:
     wall = [5_000]
-    clock = EventClock(follow_wall=False, wall_ms=lambda: wall[0])
+    clock = EventClock(follow_wall=False, wall=lambda: wall[0])
     assert clock.now() is None
     clock.observe(100)
     clock.observe(50)  # late event: the clock never goes back
+    clock.observe(None)
     wall[0] += 10_000
     assert clock.now() == 100
 
 
 def test_event_clock_live_advances_by_wall_time_while_quiet() -> None:
     wall = [5_000]
-    clock = EventClock(follow_wall=True, wall_ms=lambda: wall[0])
+    clock = EventClock(follow_wall=True, wall=lambda: wall[0])
     clock.observe(100)
     wall[0] += 2_500
     assert clock.now() == 2_600
     clock.observe(200)  # a new event resets the quiet period
+    assert clock.now() == 200
+    wall[0] -= 1_000  # a wall clock stepping back never moves event time back
     assert clock.now() == 200

@@ -1,4 +1,4 @@
-"""Pure parts of the Kafka path: spool framing/naming/bounds, records, ack wait, mode switching."""
+"""Pure parts of the Kafka path: spool framing, bounds, envelopes, ack wait, mode switching."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import orjson
 import pytest
 
 from events.catalog import resolve
-from events.envelope import IdSource, make
+from events.envelope import EnvelopeError, IdSource, make
+from events.records import decode_batch
 from ingest import spool_format as fmt
-from ingest.kafka_record import Router, ack_wait_s, from_spool, to_record
+from ingest.kafka_record import Router, ack_wait_s, from_spool, outgoing, record_of
 from ingest.spool_format import Position
 from wcs_analytics.topics import check_created
 
@@ -84,15 +85,32 @@ def test_segment_size_follows_the_bound(bound: int, segment: int) -> None:
 # ---- records -----------------------------------------------------------------------------------
 
 
-def test_record_of_an_envelope() -> None:
+def test_an_envelope_on_its_way_and_back_from_the_spool() -> None:
     body = {"callId": "c-1", "nodeId": "n", "status": "RING"}
     envelope = make(resolve("callstatusevent"), body, 1_700_000_000_000, IdSource("t")())
-    record = to_record("wcs.", envelope)
-    assert record.topic == "wcs.call"
-    assert record.key == b"c-1"
-    assert record.headers == [("method", b"CallStatusEvent")]
-    assert orjson.loads(record.value) == envelope
-    assert from_spool("wcs.", record.value) == record
+    item = outgoing("wcs.", envelope)
+    assert (item.topic, item.key) == ("wcs.call", b"c-1")
+    assert orjson.loads(item.value) == envelope
+    assert from_spool("wcs.", item.value) == item
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1]", b'{"v":1,"id":"x"}'])
+def test_a_spooled_payload_that_is_no_envelope_is_refused(payload: bytes) -> None:
+    with pytest.raises(ValueError):
+        from_spool("wcs.", payload)
+    assert issubclass(EnvelopeError, ValueError)
+
+
+def test_record_of_envelopes_of_one_partition() -> None:
+    ids = IdSource("t")
+    envelopes = [
+        make(resolve("CallStatusEvent"), {"callId": f"c-{n}", "n": n}, 1_700_000_000_000, ids())
+        for n in range(3)
+    ]
+    record = record_of("wcs.call", 2, b"c-0", [outgoing("wcs.", e).value for e in envelopes])
+    assert (record.topic, record.partition, record.key) == ("wcs.call", 2, b"c-0")
+    assert record.headers == [("v", b"2"), ("count", b"3")]
+    assert decode_batch(record.value) == envelopes
 
 
 @pytest.mark.parametrize(("budget_ms", "wait_s"), [(2000, 1.75), (1000, 0.75), (300, 0.15)])

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
-from helpers.envs import CFG, assert_versions_increase, fold, last, messages, of, unversioned
+from helpers.envs import (
+    CFG,
+    HOUR,
+    assert_versions_increase,
+    expire,
+    fold,
+    last,
+    messages,
+    of,
+    step,
+    unversioned,
+)
 
 from processors import messages as mod
+
+STEP, EXPIRE = step(mod), expire(mod)
 
 E = messages(**{"from": "sip:alice@x", "to": "sip:bob@x"})
 MSE = "MessageStatusEvent"
@@ -69,8 +81,26 @@ CASES: list[tuple[str, list[Any], dict[str, Any], set[str]]] = [
     (
         "status SENT without sendMessage",
         [E(MSE, 1000, "SENT")],
-        {"direction": "", "sent_at": 1000, "final_status": "SENT"},
+        {"direction": "outgoing", "sent_at": 1000, "final_status": "SENT"},
         {"sent"},
+    ),
+    (
+        "accepted without sendMessage: dated by the answer",
+        [E(MSE, 1500, "ACCEPTED")],
+        {"direction": "outgoing", "sent_at": 1500, "accepted_at": 1500, "final_status": "ACCEPTED"},
+        {"sent", "accepted"},
+    ),
+    (
+        "accepted with a sendMessage arriving later: sent at sendMessage",
+        [E(MSE, 1500, "ACCEPTED"), E("sendMessage", 1000)],
+        {"direction": "outgoing", "sent_at": 1000, "accepted_at": 1500, "created_at": 1000},
+        {"sent", "accepted"},
+    ),
+    (
+        "received status without OnMessageEvent",
+        [E(MSE, 1000, "RECEIVED")],
+        {"direction": "incoming", "received_at": 1000, "sent_at": None},
+        {"received"},
     ),
     (
         "imdn forbidden",
@@ -98,31 +128,32 @@ CASES: list[tuple[str, list[Any], dict[str, Any], set[str]]] = [
 )
 def test_message_row(events: list[Any], expected: dict[str, Any], marks: set[str]) -> None:
     assert {e["key"] for e in events} == {"msg-1"}
-    state, rows = fold(mod.step, events)
+    state, rows = fold(STEP, events)
     row = last(rows, "messages")
     assert {k: row[k] for k in expected} == expected
     assert unversioned(row) == mod.render(state)
-    assert state.marks == marks
+    assert row["version"] == state.version
+    assert mod.marks(state) == marks
     assert_versions_increase(of(rows, "messages"))
 
 
 def test_idle_close_emits_nothing_and_schedules_eviction() -> None:
-    state, _ = fold(mod.step, OUTGOING)
+    state, _ = fold(STEP, OUTGOING)
     due = 3000 + CFG.message_idle_timeout_ms
     assert mod.deadline(state, CFG) == due
-    assert mod.expire(state, due - 1, CFG) == (state, [])
-    closed, rows = mod.expire(state, due, CFG)
-    assert rows == [] and closed.core.timed_out_at == due
-    assert mod.deadline(closed, CFG) is None
+    assert EXPIRE(state, due - 1, CFG) == []
+    version = state.version
+    assert mod.expire(state, due, CFG)
+    assert state.timed_out_at == due and state.version == version  # closing changes no column
+    assert mod.deadline(state, CFG) is None
 
 
-def test_late_event_after_close_still_updates_the_row() -> None:
-    state, _ = fold(mod.step, OUTGOING[:3])
-    closed, _ = mod.expire(state, 1500 + CFG.message_idle_timeout_ms, CFG)
-    _, rows = mod.step(closed, OUTGOING[3], CFG)
-    assert last(rows, "messages")["final_status"] == "IMDN_DELIVERED"
-
-
-def test_state_round_trips_through_json() -> None:
-    state, _ = fold(mod.step, OUTGOING)
-    assert mod.MessageState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
+def test_late_imdn_hours_after_the_idle_close_still_updates_the_row() -> None:
+    state, rows = fold(STEP, OUTGOING[:3])
+    assert EXPIRE(state, 1500 + CFG.message_idle_timeout_ms, CFG) == []
+    late = 1500 + 5 * HOUR
+    _, more = STEP(state, E(MSE, late, "IMDN_DELIVERED"), CFG)
+    row = last(more, "messages")
+    assert (row["final_status"], row["delivered_at"]) == ("IMDN_DELIVERED", late)
+    assert row["version"] > last(rows, "messages")["version"]
+    assert "imdn_delivered" in mod.marks(state)

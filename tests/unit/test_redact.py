@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.redact import Redactor, redact
+from ingest.redact import Redactor, envelope_redactor, redact
 
 KEYS = frozenset({"sippassword", "authtoken", "token"})
 
@@ -28,6 +28,25 @@ CASES: list[tuple[str, Any, Any]] = [
     ),
     ("containers under a secret key", {"token": {"deep": [1]}, "k": 1}, {"k": 1}),
     ("top-level list", [{"token": "s"}], [{}]),
+    (
+        "JSON object in a string",
+        {"custom": '{"token": "s", "room": "r"}'},
+        {"custom": '{"room":"r"}'},
+    ),
+    ("JSON array in a string", {"c": ' [{"authToken": "s"}, 1]'}, {"c": "[{},1]"}),
+    (
+        "JSON in JSON in a string",
+        {"c": orjson.dumps({"inner": orjson.dumps({"token": "s", "k": 1}).decode()}).decode()},
+        {"c": '{"inner":"{\\"k\\":1}"}'},
+    ),
+    ("escaped key in a string", {"c": '{"\\u0074oken": "s", "k": 2}'}, {"c": '{"k":2}'}),
+    ("string that only looks like JSON", {"c": "{token: s}"}, {"c": "{token: s}"}),
+    ("JSON string without a secret", {"c": '{"room": "r"}'}, {"c": '{"room": "r"}'}),
+    (
+        "big integer kept",
+        {"c": '{"token": "s", "n": 123456789012345678901234567890}'},
+        {"c": '{"n":123456789012345678901234567890}'},
+    ),
 ]
 
 
@@ -93,3 +112,16 @@ def test_redact_matches_a_deep_filter_and_redactor_agrees(value: Any) -> None:
     assert redact(value, KEYS) == expected
     if isinstance(value, dict):
         assert Redactor(KEYS)(value, orjson.dumps(value)) == expected
+
+
+def test_envelope_redactor_applies_the_ingest_rule_to_recorded_envelopes() -> None:
+    from events.catalog import resolve
+    from events.envelope import make
+
+    body = {"nodeId": "n", "sipPassword": "p", "custom": '{"token": "t", "x": 1}', "mine": "m"}
+    envelope = make(resolve("connect"), body, 1, "id-1")
+    cleaned = envelope_redactor(("Mine",))(envelope)
+    assert cleaned["body"] == {"nodeId": "n", "custom": '{"x":1}'}
+    assert envelope["body"] is body and "sipPassword" in body  # input untouched
+    clean = make(resolve("connect"), {"nodeId": "n"}, 1, "id-2")
+    assert envelope_redactor()(clean) is clean

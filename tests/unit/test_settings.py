@@ -44,6 +44,11 @@ def test_environment_then_flags_win() -> None:
         ({"WCS_BASIC_USER": "u"}, "WCS_BASIC_PASSWORD"),
         ({"WCS_REST_CLIENT_CONFIG": "[1]"}, "WCS_REST_CLIENT_CONFIG"),
         ({"WCS_WORKER_CLOCK": "sundial"}, "WCS_WORKER_CLOCK"),
+        ({"WCS_KAFKA_BATCH_LINGER_MS": "-1"}, "WCS_KAFKA_BATCH_LINGER_MS"),
+        ({"WCS_KAFKA_BATCH_LINGER_MS": "1001"}, "WCS_KAFKA_BATCH_LINGER_MS.*WCS_HOOK_BUDGET_MS"),
+        ({"WCS_KAFKA_BATCH_MAX_ENVELOPES": "0"}, "WCS_KAFKA_BATCH_MAX_ENVELOPES"),
+        ({"WCS_KAFKA_BATCH_MAX_BYTES": "1000001"}, "WCS_KAFKA_BATCH_MAX_BYTES.*1048588"),
+        ({"WCS_KAFKA_BATCH_MAX_BYTES": "1023"}, "WCS_KAFKA_BATCH_MAX_BYTES"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
@@ -65,3 +70,13 @@ def test_explicit_chdb_dsn_is_owned_through_its_parent_directory() -> None:
     assert got.owner_dir == Path("/srv/wcs")
     server = s.load({"WCS_CLICKHOUSE": "http://u:p@ch:8123"})
     assert not server.embedded
+
+
+def test_batch_records_default_to_a_few_ms_and_stay_below_kafkas_limit() -> None:
+    got = s.load({})
+    assert got.kafka_batch_linger_ms == 5
+    assert got.kafka_batch_max_envelopes == 500
+    assert got.kafka_batch_max_bytes == 512 << 10 < 1_048_588
+    edge = {"WCS_KAFKA_BATCH_LINGER_MS": "0", "WCS_KAFKA_BATCH_MAX_BYTES": "1000000"}
+    assert s.load(edge).kafka_batch_max_bytes == 1_000_000
+    assert s.load({"WCS_HOOK_BUDGET_MS": "100", "WCS_KAFKA_BATCH_LINGER_MS": "50"})

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 from helpers.envs import (
     CFG,
+    HOUR,
     assert_versions_increase,
+    copy_state,
+    expire,
     fold,
     last,
     live_gaps,
     of,
+    step,
     streams,
     unversioned,
 )
 
 from processors import streams as mod
 from processors.config import ProcessorConfig
+from processors.state_codec import same
+
+STEP, EXPIRE = step(mod), expire(mod)
 
 E = streams(name="cam1")
 KA = "StreamKeepAliveEvent"
@@ -105,15 +111,16 @@ CASES: list[tuple[str, list[Any], dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("events", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_stream_row(events: list[Any], expected: dict[str, Any]) -> None:
-    state, rows = fold(mod.step, events)
+    state, rows = fold(STEP, events)
     row = last(rows, "streams")
     assert {k: row[k] for k in expected} == expected
     assert unversioned(row) == mod.render(state)
+    assert row["version"] == state.version
     assert_versions_increase(of(rows, "streams"))
 
 
 def keepalives(*times: int, cfg: ProcessorConfig = CFG) -> tuple[Any, list[Any]]:
-    return fold(mod.step, [E(KA, t, "PUBLISHING") for t in times], cfg)
+    return fold(STEP, [E(KA, t, "PUBLISHING") for t in times], cfg)
 
 
 GAPS: list[tuple[str, tuple[int, ...], list[tuple[int, int, int]], set[tuple[int, int]]]] = [
@@ -159,18 +166,52 @@ def test_keepalive_gaps(
 def test_keepalive_window_drops_too_old_times() -> None:
     cfg = ProcessorConfig(keepalive_reorder_window=3)
     state, _ = keepalives(0, 100_000, 110_000, 120_000, cfg=cfg)
-    assert state.keepalives.times == (100_000, 110_000, 120_000)
+    assert state.keepalives.times == [100_000, 110_000, 120_000]
     assert (mod.render(state)["keepalive_count"], state.keepalives.max_gap) == (4, 100_000)
-    assert state.keepalives.gaps == ()  # (0, 100_000) was final once 0 left the window
-    late, rows = mod.step(state, E(KA, 50_000, "PUBLISHING"), cfg)
-    assert rows == [] and late.keepalives == state.keepalives
+    assert state.keepalives.gaps == {}  # (0, 100_000) was final once 0 left the window
+    before = copy_state(state)
+    late, rows = STEP(state, E(KA, 50_000, "PUBLISHING"), cfg)
+    assert rows == [] and same(late, before)
+
+
+def test_duplicate_keepalive_emits_nothing() -> None:
+    state, _ = keepalives(0, 10_000, 40_000)
+    before = copy_state(state)
+    _, rows = STEP(state, E(KA, 10_000, "PUBLISHING"), CFG)
+    assert rows == [] and same(state, before)
 
 
 def test_gap_is_emitted_with_the_stream_row() -> None:
     state, _ = keepalives(0)
-    _, rows = mod.step(state, E(KA, 16_000, "PUBLISHING"), CFG)
+    _, rows = STEP(state, E(KA, 16_000, "PUBLISHING"), CFG)
     assert [t for t, _ in rows] == ["streams", "keepalive_gaps"]
     assert rows[0][1]["keepalive_max_gap_ms"] == 16_000
+
+
+def test_pending_gap_changes_keep_the_latest_per_gap_start() -> None:
+    """Changes wait until rendered: a gap made and split before a flush is one row per start."""
+    state = mod.StreamState("ms-1", 0)
+    for t in (0, 40_000, 20_000):
+        mod.apply(state, E(KA, t, "PUBLISHING"), CFG)
+    rows = mod.take_gap_rows(state)
+    assert [(r["gap_start"], r["gap_end"], r["is_deleted"]) for _, r in rows] == [
+        (0, 20_000, 0),
+        (20_000, 40_000, 0),
+    ]
+    assert rows[0][1]["version"] < rows[1][1]["version"]
+    assert mod.take_gap_rows(state) == []
+
+
+def test_first_keepalive_moves_the_deadline_earlier() -> None:
+    state, _ = fold(STEP, [E(SSE, 1000, "PUBLISHING")])
+    assert mod.deadline(state, CFG) == 1000 + CFG.stream_idle_timeout_ms
+    ka = E(KA, 2000, "PUBLISHING")
+    STEP(state, ka, CFG)
+    assert mod.first_keepalive(state, ka)
+    assert mod.deadline(state, CFG) == 2000 + CFG.keepalive_timeout
+    second = E(KA, 3000, "PUBLISHING")
+    STEP(state, second, CFG)
+    assert not mod.first_keepalive(state, second)
 
 
 KA_TIMEOUT, IDLE = CFG.keepalive_timeout, CFG.stream_idle_timeout_ms
@@ -186,29 +227,38 @@ TIMEOUTS: list[tuple[str, list[Any], int]] = [
 
 @pytest.mark.parametrize(("events", "due"), [t[1:] for t in TIMEOUTS], ids=[t[0] for t in TIMEOUTS])
 def test_timeout(events: list[Any], due: int) -> None:
-    state, _ = fold(mod.step, events)
+    state, before = fold(STEP, events)
     assert mod.deadline(state, CFG) == due
-    assert mod.expire(state, due - 1, CFG) == (state, [])
-    closed, rows = mod.expire(state, due, CFG)
+    assert EXPIRE(state, due - 1, CFG) == []
+    rows = EXPIRE(state, due, CFG)
     row = last(rows, "streams")
     last_event = events[-1]["received_at"]
     assert (row["closed_by"], row["ended_at"], row["final_status"]) == ("timeout", last_event, "")
     assert row["lifetime_ms"] == last_event - 1000
-    assert mod.deadline(closed, CFG) is None
+    assert row["version"] > last(before, "streams")["version"]
+    assert mod.deadline(state, CFG) is None
 
 
 def test_terminal_after_timeout_recloses_by_event() -> None:
-    state, _ = fold(mod.step, [E(SSE, 1000, "PUBLISHING")])
-    state, _ = mod.expire(state, 1000 + IDLE, CFG)
-    _, rows = mod.step(state, E(SSE, 5000, "FAILED", info="Failed by RTP activity"), CFG)
+    state, _ = fold(STEP, [E(SSE, 1000, "PUBLISHING")])
+    EXPIRE(state, 1000 + IDLE, CFG)
+    _, rows = STEP(state, E(SSE, 5000, "FAILED", info="Failed by RTP activity"), CFG)
     row = last(rows, "streams")
     assert (row["closed_by"], row["ended_at"], row["final_status"]) == ("event", 5000, "FAILED")
     assert row["info"] == "Failed by RTP activity"
 
 
-def test_state_round_trips_through_json() -> None:
-    state, _ = keepalives(0, 10_000, 40_000)
-    state, _ = mod.step(state, PUBLISH[0], CFG)
-    restored = mod.StreamState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
-    assert restored == state
-    assert restored.keepalives.gaps == ((10_000, 40_000),)
+def test_unpublished_36_hours_after_the_idle_timeout_wins() -> None:
+    state, _ = fold(STEP, PUBLISH[:2])
+    timed_out = last(EXPIRE(state, 1200 + IDLE, CFG), "streams")
+    assert (timed_out["closed_by"], timed_out["ended_at"]) == ("timeout", 1200)
+    end = 1200 + 36 * HOUR
+    _, rows = STEP(state, E(SSE, end, "UNPUBLISHED", info="Stopped by publisher stop"), CFG)
+    row = last(rows, "streams")
+    assert {k: row[k] for k in ("closed_by", "ended_at", "final_status", "lifetime_ms")} == {
+        "closed_by": "event",
+        "ended_at": end,
+        "final_status": "UNPUBLISHED",
+        "lifetime_ms": end - 1200,
+    }
+    assert row["version"] > timed_out["version"]

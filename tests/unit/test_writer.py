@@ -1,16 +1,18 @@
-"""Writer policy with an in-memory fake client: batching, coalescing, backpressure,
-retry and dead-letter decisions. The real engine is covered in tests/integration."""
+"""Writer policy with an in-memory fake client: batching, rows as given (state rows last),
+retry and dead-letter decisions. The insert thread (the backpressure) is in
+test_insert_thread.py, the real engine in tests/integration."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from events.catalog import resolve
-from events.envelope import make
-from events.tables import TABLES
+from events.envelope import Envelope, make
+from events.tables import EVENTS, TABLES
 from sinks.errors import (
     Backpressure,
     ConfigError,
@@ -32,7 +34,15 @@ class FakeClient:
         self.calls = 0
         self.failures = list(failures or [])
 
-    def insert(self, table, data, column_names, database, column_type_names, column_oriented):
+    def insert(
+        self,
+        table: str,
+        data: list[list[Any]],
+        column_names: tuple[str, ...],
+        database: str,
+        column_type_names: tuple[str, ...],
+        column_oriented: bool,
+    ) -> None:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
@@ -58,7 +68,7 @@ class MemoryDeadLetter:
     def __init__(self) -> None:
         self.entries: list[tuple[str, str, dict[str, Any]]] = []
 
-    def write(self, table, reason, rows):
+    def write(self, table: str, reason: str, rows: Iterable[dict[str, Any]]) -> int:
         rows = list(rows)
         self.entries += [(table, reason, row) for row in rows]
         return len(rows)
@@ -84,11 +94,21 @@ def gap(session: str, start: int, version: int, deleted: int = 0) -> tuple[str, 
     }  # fmt: skip
 
 
-def envelope(envelope_id: str):
+def state_row(family: str, key: str) -> dict[str, Any]:
+    return {"family": family, "key": key, "part": "p", "open": 1, "last_event_at": 1,
+            "written_at": 2, "state": "{}", "version": 3}  # fmt: skip
+
+
+def envelope(envelope_id: str) -> Envelope:
     return make(resolve("hangup"), {"callId": "c1", "nodeId": "n1"}, 7, envelope_id)
 
 
-def writer(client=None, clock=None, sleeps=None, **kwargs) -> ClickHouseWriter:
+def writer(
+    client: FakeClient | None = None,
+    clock: Clock | None = None,
+    sleeps: list[float] | None = None,
+    **kwargs: Any,
+) -> ClickHouseWriter:
     sleep = sleeps.append if sleeps is not None else lambda _: None
     return ClickHouseWriter(
         client or FakeClient(), "wcs", now_ms=clock or Clock(), sleep=sleep, **kwargs
@@ -102,7 +122,7 @@ def written(client: FakeClient, table: str) -> list[list[Any]]:
 # batching --------------------------------------------------------------------
 
 
-def test_due_when_max_rows_pending():
+def test_due_when_max_rows_pending() -> None:
     w = writer(max_rows=3)
     w.add([call("a"), call("b")])
     assert not w.due()
@@ -110,7 +130,7 @@ def test_due_when_max_rows_pending():
     assert w.due()
 
 
-def test_due_after_max_interval_since_first_pending_row():
+def test_due_after_max_interval_since_first_pending_row() -> None:
     clock = Clock()
     w = writer(clock=clock, max_interval_ms=1000)
     assert not w.due()  # nothing pending never becomes due
@@ -125,7 +145,7 @@ def test_due_after_max_interval_since_first_pending_row():
     assert not w.due()
 
 
-def test_flush_on_demand_one_insert_per_table_in_column_order():
+def test_flush_on_demand_one_insert_per_table_in_column_order() -> None:
     client = FakeClient()
     w = writer(client)
     w.add([call("a"), gap("m", 1, 1), call("b")])
@@ -142,7 +162,7 @@ def test_flush_on_demand_one_insert_per_table_in_column_order():
     assert client.calls == 3
 
 
-def test_add_envelope_makes_an_events_row():
+def test_add_envelope_makes_an_events_row() -> None:
     client = FakeClient()
     w = writer(client)
     w.add_envelope(envelope("e1"))
@@ -154,96 +174,93 @@ def test_add_envelope_makes_an_events_row():
     assert values["body"] == '{"callId":"c1","nodeId":"n1"}'
 
 
-# coalescing ------------------------------------------------------------------
+# rows as given: one batch, few large inserts -----------------------------------
 
 
-def test_coalescing_keeps_highest_version_per_key():
+def test_rows_are_written_as_given_without_coalescing() -> None:
+    """The runtime renders each entity once per flush; re-emits across flushes collapse in
+    ClickHouse (ReplacingMergeTree), so the writer keeps every row in order."""
     client = FakeClient()
     w = writer(client)
-    w.add([call("a", v, status=f"s{v}") for v in (1, 2, 5, 3, 4)])
-    w.add([call("b", 1), call("a", 2, status="late")])
-    assert w.pending == 2
-    assert w.stats["coalesced"] == 5
+    w.add([call("a", 1, status="s1"), call("b", 1), call("a", 2, status="s2")])
+    assert w.pending == 3
+    assert w.flush() == 3
+    names = TABLES["calls"].column_names
+    got = [(r[names.index("call_id")], r[names.index("status")]) for r in written(client, "calls")]
+    assert got == [("a", "s1"), ("b", ""), ("a", "s2")]
+
+
+def test_events_bodies_given_as_text_are_written_verbatim() -> None:
+    client = FakeClient()
+    w = writer(client)
+    w.add_events([envelope("e1"), envelope("e2")], ['{"raw": 1}', None])
+    w.flush()
+    body = TABLES["events"].column_names.index("body")
+    assert [row[body] for row in written(client, "events")] == [
+        '{"raw": 1}',
+        '{"callId":"c1","nodeId":"n1"}',
+    ]
+
+
+def test_state_rows_are_written_last_and_do_not_start_the_interval() -> None:
+    clock = Clock()
+    client = FakeClient()
+    w = writer(client, clock=clock, max_interval_ms=1000)
+    w.add_state([state_row("call", "c1")])
+    clock.now += 5000
+    assert not w.due()  # state alone never makes a flush due
+    w.add([call("a")])
+    w.add_envelope(envelope("e1"))
+    assert w.flush() == 3
+    assert [i["table"] for i in client.inserts] == ["events", "calls", "entity_state"]
+
+
+def test_rows_of_an_unknown_table_are_refused() -> None:
+    w = writer()
+    with pytest.raises(ValueError, match="unknown table"):
+        w.add([call("a"), ("nope", {})])
+    assert w.pending == 0  # nothing of the call was added either
+
+
+def test_events_rows_go_into_the_events_columns() -> None:
+    client = FakeClient()
+    w = writer(client)
+    with pytest.raises(ValueError, match="events row needs"):
+        w.add([("events", {"id": "x"})])
+    values = ["e1", 1_767_225_600_000, "call", "call", "k", "", "", "", "{}"]
+    row = dict(zip(EVENTS.column_names, values, strict=True))
+    w.add([("events", row)])
+    assert w.flush() == 1 and [i["table"] for i in client.inserts] == ["events"]
+
+
+def test_row_missing_a_column_is_dead_lettered_at_write() -> None:
+    client = FakeClient()
+    dead = MemoryDeadLetter()
+    w = writer(client, dead_letter=dead)
+    broken = {k: v for k, v in call("b")[1].items() if k != "custom"}
+    w.add([call("a"), ("calls", broken), call("c")])
     assert w.flush() == 2
-    names = TABLES["calls"].column_names
-    status = {r[names.index("call_id")]: r[names.index("status")] for r in written(client, "calls")}
-    assert status == {"a": "s5", "b": ""}
+    assert [(t, row["call_id"]) for t, _, row in dead.entries] == [("calls", "b")]
+    assert "without column 'custom'" in dead.entries[0][1]
 
 
-def test_equal_version_later_row_wins():
-    client = FakeClient()
-    w = writer(client)
-    w.add([call("a", 3, status="first"), call("a", 3, status="second")])
-    w.flush()
-    names = TABLES["calls"].column_names
-    assert [r[names.index("status")] for r in written(client, "calls")] == ["second"]
-
-
-def test_coalescing_key_is_the_whole_order_by():
-    w = writer()
-    w.add([gap("m", 1, 1), gap("m", 1, 2, deleted=1), gap("m", 2, 1), gap("n", 1, 1)])
-    assert w.pending == 3
-
-
-def test_events_are_never_coalesced():
-    w = writer()
-    w.add_envelope(envelope("e1"))
-    w.add_envelope(envelope("e1"))
-    assert w.pending == 2
-
-
-def test_coalescing_off_keeps_every_row():
-    w = writer(coalesce=False)
-    w.add([call("a", 1), call("a", 2)])
-    assert w.pending == 2
-
-
-def test_flushed_key_starts_a_new_pending_row():
-    client = FakeClient()
-    w = writer(client)
-    w.add([call("a", 1)])
-    w.flush()
-    w.add([call("a", 2)])
+def test_take_hands_the_batch_over_and_starts_a_new_one() -> None:
+    clock = Clock()
+    w = writer(clock=clock, max_interval_ms=1000)
+    w.add([call("a")])
+    batch = w.take()
+    assert (len(batch), w.pending) == (1, 0)
+    clock.now += 5000
+    assert not w.due()  # the interval restarts with the next row
+    w.add([call("b")])
+    assert w.write(batch) == 1 and len(batch) == 0
     assert w.pending == 1
-    assert w.flush() == 1
-
-
-# contract and backpressure ---------------------------------------------------
-
-
-def test_backpressure_at_the_bound_is_all_or_nothing():
-    w = writer(max_rows=2, max_pending_rows=3)
-    w.add([call("a"), call("b")])
-    with pytest.raises(Backpressure) as info:
-        w.add([call("c"), call("d")])
-    assert (info.value.pending, info.value.incoming, info.value.limit) == (2, 2, 3)
-    assert w.pending == 2
-    w.add([call("c")])
-    with pytest.raises(Backpressure):
-        w.add([call("d")])
-    w.add([call("a", 9)])  # replacing a buffered key needs no room
-    assert w.pending == 3
-
-
-@pytest.mark.parametrize(
-    "row",
-    [
-        ("nope", {}),
-        ("calls", {k: v for k, v in call()[1].items() if k != "custom"}),
-        ("calls", {**call()[1], "extra": 1}),
-    ],
-)
-def test_row_breaking_the_contract_is_refused_and_nothing_buffered(row):
-    w = writer()
-    with pytest.raises(ValueError):
-        w.add([call("ok"), row])
-    assert w.pending == 0
 
 
 # retry -----------------------------------------------------------------------
 
 
-def test_transient_errors_are_retried_with_exponential_backoff():
+def test_transient_errors_are_retried_with_exponential_backoff() -> None:
     client = FakeClient([OperationalError("connection reset"), DatabaseError("x", code=252)])
     sleeps: list[float] = []
     w = writer(client, sleeps=sleeps, retry=RetryPolicy(max_attempts=3, base_delay_s=0.5))
@@ -255,12 +272,12 @@ def test_transient_errors_are_retried_with_exponential_backoff():
     assert w.stats["inserts"] == 1
 
 
-def test_retry_delay_is_capped():
+def test_retry_delay_is_capped() -> None:
     policy = RetryPolicy(max_attempts=10, base_delay_s=1, multiplier=3, max_delay_s=5)
     assert [policy.delay_s(n) for n in (1, 2, 3, 4)] == [1, 3, 5, 5]
 
 
-def test_exhausted_retries_raise_and_keep_rows_pending():
+def test_exhausted_retries_raise_and_keep_rows_pending() -> None:
     failures: list[Exception] = [OperationalError("down")] * 3
     client = FakeClient(failures)
     sleeps: list[float] = []
@@ -275,13 +292,13 @@ def test_exhausted_retries_raise_and_keep_rows_pending():
     assert w.pending == 0
 
 
-def test_tables_written_before_a_failure_leave_the_buffer():
+def test_tables_written_before_a_failure_leave_the_buffer() -> None:
     client = FakeClient()
     w = writer(client, retry=RetryPolicy(max_attempts=1))
     w.add([call("a"), gap("m", 1, 1)])
     original = client.insert
 
-    def fail_on_gaps(table, *args, **kwargs):
+    def fail_on_gaps(table: str, *args: Any, **kwargs: Any) -> None:
         if table == "keepalive_gaps":
             raise OperationalError("timeout")
         original(table, *args, **kwargs)
@@ -293,8 +310,36 @@ def test_tables_written_before_a_failure_leave_the_buffer():
     assert w.stats["rows_written_by_table"] == {"calls": 1}
 
 
+def test_a_failed_write_leaves_what_is_not_written_and_newer_rows_follow_it() -> None:
+    client = FakeClient()
+    w = writer(client, retry=RetryPolicy(max_attempts=1))
+    w.add([call("a"), gap("m", 1, 1)])
+    w.add_state([state_row("call", "a")])
+    original = client.insert
+    failing = {"keepalive_gaps"}
+
+    def fail_on(table: str, *args: Any, **kwargs: Any) -> None:
+        if table in failing:
+            raise OperationalError("timeout")
+        original(table, *args, **kwargs)
+
+    client.insert = fail_on  # type: ignore[method-assign]
+    with pytest.raises(TransientError):
+        w.flush()
+    assert [i["table"] for i in client.inserts] == ["calls"]  # state not before its rows
+    w.add([gap("m", 2, 2)])
+    w.add_state([state_row("call", "b")])
+    failing.clear()
+    assert w.flush() == 4
+    assert [i["table"] for i in client.inserts] == ["calls", "keepalive_gaps", "entity_state"]
+    starts = TABLES["keepalive_gaps"].column_names.index("gap_start")
+    assert [r[starts] for r in written(client, "keepalive_gaps")] == [1, 2]
+    key = TABLES["entity_state"].column_names.index("key")
+    assert [r[key] for r in written(client, "entity_state")] == ["a", "b"]
+
+
 @pytest.mark.parametrize("code", [60, 81, 516])
-def test_config_errors_are_not_retried_and_keep_rows(code):
+def test_config_errors_are_not_retried_and_keep_rows(code: int) -> None:
     client = FakeClient([DatabaseError("missing", code=code)])
     w = writer(client, dead_letter=MemoryDeadLetter())
     w.add([call("a")])
@@ -307,7 +352,7 @@ def test_config_errors_are_not_retried_and_keep_rows(code):
 # permanent errors and the dead letter ----------------------------------------
 
 
-def test_bad_rows_are_isolated_and_dead_lettered():
+def test_bad_rows_are_isolated_and_dead_lettered() -> None:
     client = FakeClient()
     dead = MemoryDeadLetter()
     w = writer(client, dead_letter=dead)
@@ -325,7 +370,7 @@ def test_bad_rows_are_isolated_and_dead_lettered():
     assert w.pending == 0
 
 
-def test_isolation_budget_bounds_the_inserts():
+def test_isolation_budget_bounds_the_inserts() -> None:
     client = FakeClient()
     dead = MemoryDeadLetter()
     w = writer(client, dead_letter=dead, max_isolation_inserts=4)
@@ -336,7 +381,7 @@ def test_isolation_budget_bounds_the_inserts():
     assert any("budget" in reason for _, reason, _ in dead.entries)
 
 
-def test_permanent_error_without_dead_letter_raises_and_keeps_rows():
+def test_permanent_error_without_dead_letter_raises_and_keeps_rows() -> None:
     client = FakeClient([DataError("Invalid None value in non-Nullable column")])
     w = writer(client)
     w.add([call("a")])
@@ -366,15 +411,15 @@ def test_permanent_error_without_dead_letter_raises_and_keeps_rows():
         (DatabaseError("Code: 516. AUTHENTICATION_FAILED", code=516), ConfigError),
     ],
 )
-def test_classify(exc, expected):
+def test_classify(exc: BaseException, expected: type[Exception]) -> None:
     assert type(classify(exc)) is expected
 
 
-def test_classify_leaves_bugs_alone():
+def test_classify_leaves_bugs_alone() -> None:
     assert classify(KeyError("x")) is None
 
 
-def test_translated_prefixes_context_and_chains():
+def test_translated_prefixes_context_and_chains() -> None:
     cause = DatabaseError("Code: 60. UNKNOWN_TABLE", code=60)
     expected = r"^migrating wcs: DatabaseError: Code: 60"
     with pytest.raises(ConfigError, match=expected) as info, translated("migrating wcs"):
@@ -382,7 +427,7 @@ def test_translated_prefixes_context_and_chains():
     assert info.value.__cause__ is cause
 
 
-def test_translated_passes_sink_errors_and_bugs_through():
+def test_translated_passes_sink_errors_and_bugs_through() -> None:
     with pytest.raises(Backpressure), translated("x"):
         raise Backpressure(1, 1, 1)
     with pytest.raises(KeyError), translated("x"):
@@ -392,7 +437,7 @@ def test_translated_passes_sink_errors_and_bugs_through():
 # freshness -------------------------------------------------------------------
 
 
-def test_flush_records_the_age_of_events_rows_when_inserted():
+def test_flush_records_the_age_of_events_rows_when_inserted() -> None:
     clock = Clock()
     w = writer(clock=clock)
     w.add_envelope(envelope("e1"))  # received_at 7
@@ -403,7 +448,7 @@ def test_flush_records_the_age_of_events_rows_when_inserted():
     assert w.freshness.sum == 1.5
 
 
-def test_a_failed_insert_records_no_freshness():
+def test_a_failed_insert_records_no_freshness() -> None:
     clock = Clock()
     w = writer(FakeClient([OperationalError("down")]), clock, retry=RetryPolicy(max_attempts=1))
     w.add_envelope(envelope("e1"))

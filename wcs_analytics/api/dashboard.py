@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from importlib import resources
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from sinks.schema import check_identifier
@@ -33,6 +33,21 @@ SERIES: Final = {
     "failed": kpi_sql.FAILED,
     "reasons": kpi_sql.REASONS,
 }
+TIME_HELP: Final = (
+    "start: epoch ms or ISO 8601 (no zone = UTC), 1970 to 2100; default: one hour before `to`"
+)
+_DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+KPI_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    400: {
+        "description": "A bad parameter: not a time, out of 1970..2100, empty or over 400 days",
+        "content": {"application/json": {"schema": _DETAIL}},
+    },
+    503: {
+        "description": "ClickHouse failed to answer",
+        "content": {"application/json": {"schema": _ERROR}},
+    },
+}
 _TYPES: Final = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
 
 
@@ -47,8 +62,31 @@ def static_files() -> dict[str, tuple[bytes, str]]:
     return out
 
 
+def window_params(
+    start: Annotated[str | None, Query(alias="from", description=TIME_HELP)] = None,
+    end: Annotated[
+        str | None, Query(alias="to", description="end (exclusive); default: now")
+    ] = None,
+    step: Annotated[
+        str | None,
+        Query(description="bucket seconds, a multiple of 60 up to 86400; default: ~240 buckets"),
+    ] = None,
+    app_key: Annotated[str, Query(description="exact app_key; empty = every app")] = "",
+    node: Annotated[str, Query(description="exact node id; empty = every node")] = "",
+) -> kpi_sql.Window:
+    """The query parameters every KPI endpoint shares (declared here, so OpenAPI has them)."""
+    given = {"from": start, "to": end, "step": step, "app_key": app_key, "node": node}
+    try:
+        return window_from({k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+WindowParam = Annotated[kpi_sql.Window, Depends(window_params)]
+
+
 def create_router(access: ReadAccess) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=KPI_ERRORS)
     database = check_identifier(access.database)
     assets = static_files()
 
@@ -58,11 +96,7 @@ def create_router(access: ReadAccess) -> APIRouter:
         body, kind = assets[name]
         return Response(body, media_type=kind, headers={"Cache-Control": "no-cache"})
 
-    async def answer(request: Request, work: Callable[[Any, kpi_sql.Window], Any]) -> Any:
-        try:
-            window = window_from(request.query_params)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
+    async def answer(window: kpi_sql.Window, work: Callable[[Any, kpi_sql.Window], Any]) -> Any:
         try:
             result = await access.run(lambda client: work(client, window))
         except Exception as exc:  # the page shows the reason; the service keeps serving hooks
@@ -84,37 +118,37 @@ def create_router(access: ReadAccess) -> APIRouter:
         return asset(name)
 
     @router.get("/api/kpi/filters")
-    async def filters(request: Request) -> Any:
-        return await answer(request, lambda c, w: kpi_data.rows(c, kpi_sql.FILTERS, database, w)[0])
+    async def filters(window: WindowParam) -> Any:
+        return await answer(window, lambda c, w: kpi_data.rows(c, kpi_sql.FILTERS, database, w)[0])
 
     @router.get("/api/kpi/summary")
-    async def summary(request: Request) -> Any:
+    async def summary(window: WindowParam) -> Any:
         def work(client: Any, window: kpi_sql.Window) -> dict[str, Any]:
             return {"summary": kpi_data.rows(client, kpi_sql.SUMMARY, database, window)[0]}
 
-        return await answer(request, work)
+        return await answer(window, work)
 
     @router.get("/api/kpi/alerts")
-    async def alerts(request: Request) -> Any:
-        return await answer(request, lambda c, w: {"rows": kpi_data.alerts(c, database, w)})
+    async def alerts(window: WindowParam) -> Any:
+        return await answer(window, lambda c, w: {"rows": kpi_data.alerts(c, database, w)})
 
     @router.get("/api/kpi/keepalive")
-    async def keepalive(request: Request) -> Any:
+    async def keepalive(window: WindowParam) -> Any:
         def work(client: Any, window: kpi_sql.Window) -> dict[str, Any]:
             return {
                 "rows": kpi_data.rows(client, kpi_sql.KEEPALIVE, database, window),
                 "streams": kpi_data.rows(client, kpi_sql.KEEPALIVE_STREAMS, database, window),
             }
 
-        return await answer(request, work)
+        return await answer(window, work)
 
     for name, template in SERIES.items():
         router.add_api_route(f"/api/kpi/{name}", _series_route(answer, template, database))
     return router
 
 
-def _series_route(answer: Any, template: str, database: str) -> Callable[[Request], Any]:
-    async def route(request: Request) -> Any:
-        return await answer(request, lambda c, w: {"rows": kpi_data.rows(c, template, database, w)})
+def _series_route(answer: Any, template: str, database: str) -> Callable[..., Any]:
+    async def route(window: WindowParam) -> Any:
+        return await answer(window, lambda c, w: {"rows": kpi_data.rows(c, template, database, w)})
 
     return route

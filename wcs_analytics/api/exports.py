@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -87,20 +87,39 @@ def _filename(spec: ExportSpec) -> str:
     return f"{spec.kind}-{spec.from_ms}-{spec.to_ms}.{extension}"
 
 
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The export file (csv, jsonl, parquet or SDR lines)",
+        "content": {media: {} for media in CONTENT_TYPES.values()},
+    },
+    400: {
+        "description": "A bad parameter: not a time, out of 1970..2100, an empty period or one "
+        "over 400 days, an unknown group-by key, rounding or format",
+        "content": {"application/json": {"schema": _ERROR}},
+    },
+    500: {
+        "description": "The export query failed before the first byte",
+        "content": {"application/json": {"schema": _ERROR}},
+    },
+}
+
+
 def create_router(access: ReadAccess) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/api/export/{kind}")
+    @router.get("/api/export/{kind}", response_class=Response, responses=RESPONSES)
     async def export(
-        kind: str,
+        kind: Literal["billing", "cdr", "sdr"],
         start: str = Query(alias="from"),
         end: str = Query(alias="to"),
         group_by: str | None = None,
         rounding: str | None = None,
         format: str | None = None,
+        bill_failed_messages: bool = False,
     ) -> Response:
         try:
-            spec = make_spec(kind, start, end, group_by, rounding, format)
+            spec = make_spec(kind, start, end, group_by, rounding, format, bill_failed_messages)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         producer = _Producer(access, spec)

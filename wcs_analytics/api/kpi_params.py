@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Final
 
+from sinks.timerange import BOUNDS_TEXT, MAX_RANGE_MS, MIN_MS, check_range, parse_time
 from wcs_analytics.api.kpi_sql import Window
 
 DEFAULT_RANGE_MS: Final = 3_600_000
-MAX_RANGE_MS: Final = 400 * 86_400_000
 TARGET_BUCKETS: Final = 240
-
-
-def parse_time(text: str) -> int:
-    """Epoch ms from ``1767225600000`` or ISO 8601 (``2026-01-01T00:00:00Z``; naive = UTC)."""
-    text = text.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"not epoch ms or ISO 8601: {text[:40]!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 def auto_step_s(range_ms: int) -> int:
@@ -39,8 +24,9 @@ def window_from(query: Mapping[str, str], now_ms: int | None = None) -> Window:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     to_ms = parse_time(query["to"]) if query.get("to") else now_ms
     from_ms = parse_time(query["from"]) if query.get("from") else to_ms - DEFAULT_RANGE_MS
-    if not 0 < to_ms - from_ms <= MAX_RANGE_MS:
-        raise ValueError("need from < to and a range of at most 400 days")
+    if from_ms < MIN_MS:
+        raise ValueError(f"'from' is out of range: must be {BOUNDS_TEXT}")
+    check_range(from_ms, to_ms, MAX_RANGE_MS)
     step = query.get("step") or ""
     if step:
         if not step.isdigit() or int(step) % 60 or not 60 <= int(step) <= 86_400:

@@ -45,8 +45,19 @@
     sel.value = keep;
   }
 
+  /* The read side may require credentials. A browser that logged in with Basic (its own
+     prompt) sends them by itself; a page opened as http://user:pass@host/dashboard has them in
+     its URL, which fetch() refuses: take them out and send them as an explicit header. */
+  const base = new URL(".", location.href);
+  const b64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+  const auth = base.username
+    ? { Authorization: `Basic ${b64(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`)}` }
+    : {};
+  base.username = ""; base.password = "";
+
   async function get(path, params) {
-    const res = await fetch(`api/kpi/${path}?${params}`, { cache: "no-store" });
+    const url = new URL(`api/kpi/${path}?${params}`, base);
+    const res = await fetch(url, { cache: "no-store", credentials: "same-origin", headers: auth });
     const body = await res.json();
     if (!res.ok) throw new Error(body.error || body.detail || `${path}: HTTP ${res.status}`);
     return body;

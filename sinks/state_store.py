@@ -1,0 +1,155 @@
+"""Where a partition's state lives between runs: the ``entity_state`` table of its database.
+
+One row per entity (its JSON state, latest ``version`` wins) and one per partition
+(family '', key = the partition id: clock, windows, alert stage). Because the state is in
+the database the rows are in, a state can never be applied to another database, a
+replay in parts continues where the last part stopped, and a Kafka partition moves
+between workers with its state. Closed entities evicted from memory are found here again
+(``lookup``, batched per feed, only for keys the ``KeyFilter`` has seen) so a real end that
+arrives days after a timeout still updates its session (docs/processing.md#lifecycle).
+
+Threads: ``rows_for`` (serialising, in the runtime's thread) and ``written`` (after the
+insert, in the writer's thread) share ``_inflight`` under a lock; ``lookup`` runs in the
+runtime's thread with its own client.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from processors.clock import TimerKey
+from processors.families import family
+from processors.runtime import Checkpoint
+from processors.state_codec import dump, load
+from sinks.errors import translated
+from sinks.key_filter import KeyFilter
+
+Values = dict[str, Any]
+META: str = ""  # family of the partition row
+
+
+def encode(state: Any) -> str:
+    return orjson.dumps(dump(state)).decode()
+
+
+def decode(family_name: str, text: str) -> Any:
+    return load(family(family_name).state_cls, orjson.loads(text))
+
+
+class StateStore:
+    """The state table of one runtime partition (``part``)."""
+
+    def __init__(self, client: Any, database: str, part: str, now_ms: Callable[[], int]) -> None:
+        self._client, self._db, self.part, self._now_ms = client, database, part, now_ms
+        self.keys = KeyFilter()
+        self._inflight: dict[TimerKey, str] = {}  # evicted, serialised, not written yet
+        self._lock = threading.Lock()
+        self._version = 0
+        self.lookups = 0
+        self.lookup_hits = 0
+
+    # ---- start ---------------------------------------------------------------------
+
+    def load(self) -> tuple[dict[str, Any] | None, list[tuple[TimerKey, Any]]]:
+        """(partition meta or None, open entity states); fills the key filter with every
+        entity key stored for this partition."""
+        db = self._db
+        with translated(f"reading the state of {self.part}"):
+            meta_rows = self._client.query(
+                f"SELECT argMax(state, version) FROM {db}.entity_state "
+                "WHERE family = '' AND key = {p:String}",
+                parameters={"p": self.part},
+            ).result_rows
+            keys = self._client.query(
+                f"SELECT family, key FROM {db}.entity_state WHERE part = {{p:String}} "
+                "AND family != '' GROUP BY family, key",
+                parameters={"p": self.part},
+            ).result_rows
+            open_rows = self._client.query(
+                f"SELECT family, key, argMax(state, version), argMax(open, version) "
+                f"FROM {db}.entity_state WHERE part = {{p:String}} AND family != '' "
+                "GROUP BY family, key HAVING argMax(open, version) = 1",
+                parameters={"p": self.part},
+            ).result_rows
+        for fam, key in keys:
+            self.keys.add(fam, key)
+        meta = orjson.loads(meta_rows[0][0]) if meta_rows and meta_rows[0][0] else None
+        states = [((fam, key), decode(fam, text)) for fam, key, text, _ in open_rows]
+        return meta, states
+
+    # ---- lookups -------------------------------------------------------------------
+
+    def lookup(self, keys: Iterable[TimerKey]) -> list[tuple[TimerKey, Any]]:
+        """States of ``keys`` that are stored (closed entities evicted from memory). One
+        query per family present, only for keys the filter may have seen."""
+        found: list[tuple[TimerKey, Any]] = []
+        wanted: dict[str, list[str]] = {}
+        with self._lock:
+            inflight = dict(self._inflight)
+        for fam, key in keys:
+            text = inflight.get((fam, key))
+            if text is not None:
+                found.append(((fam, key), decode(fam, text)))
+            elif self.keys.might_contain(fam, key):
+                wanted.setdefault(fam, []).append(key)
+        for fam, names in wanted.items():
+            self.lookups += 1
+            with translated("looking up entity states"):
+                rows = self._client.query(
+                    f"SELECT key, argMax(state, version) FROM {self._db}.entity_state "
+                    "WHERE family = {f:String} AND key IN {ks:Array(String)} GROUP BY key",
+                    parameters={"f": fam, "ks": names},
+                ).result_rows
+            found += [((fam, key), decode(fam, text)) for key, text in rows]
+        self.lookup_hits += len(found)
+        return found
+
+    # ---- writing -------------------------------------------------------------------
+
+    def rows_for(
+        self, checkpoint: Checkpoint, is_open: Callable[[TimerKey, Any], bool]
+    ) -> list[Values]:
+        """The state rows of a checkpoint, serialised now (the states are live objects the
+        runtime keeps changing). Evicted states stay findable until ``written``."""
+        now = self._now_ms()
+        self._version = max(self._version + 1, now * 1000)
+        rows = []
+        evicted: dict[TimerKey, str] = {}
+        for source, is_evicted in ((checkpoint.states, False), (checkpoint.evicted, True)):
+            for skey, state in source.items():
+                text = encode(state)
+                if is_evicted:
+                    evicted[skey] = text
+                rows.append(self._row(skey, state.last_event_at, is_open(skey, state), text, now))
+                self.keys.add(*skey)
+        meta = orjson.dumps(checkpoint.meta).decode()
+        rows.append(
+            self._row((META, self.part), checkpoint.meta.get("clock") or 0, True, meta, now)
+        )
+        with self._lock:
+            self._inflight.update(evicted)
+        return rows
+
+    def _row(self, skey: TimerKey, last: int, open_: bool, text: str, now: int) -> Values:
+        return {
+            "family": skey[0],
+            "key": skey[1],
+            "part": self.part,
+            "open": int(open_),
+            "last_event_at": last,
+            "written_at": now,
+            "state": text,
+            "version": self._version,
+        }
+
+    def written(self, rows: list[Values]) -> None:
+        """The rows are in the table: their evicted states no longer need keeping here."""
+        with self._lock:
+            for row in rows:
+                key = (row["family"], row["key"])
+                if self._inflight.get(key) is row["state"]:  # not evicted again since
+                    del self._inflight[key]
