@@ -24,7 +24,8 @@ from sinks.rating.rate import RatedLine, Unrated
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    session_key: str  # "call:<call_id>", "stream:<media_session_id>", "message:<message_id>"
+    session_key: str  # "call:<call_id>", "stream:<media_session_id>", "message:<message_id>",
+    # plus "#<incarnation>" for a reused id
     product: str
     group_keys: tuple[str, ...]
     node_id: str
@@ -48,6 +49,7 @@ class Line:
     attempt_fee: Decimal = ZERO
     connect_fee: Decimal = ZERO
     cost: Decimal = ZERO
+    incarnation: int = 0  # a reused call or stream id: the session_key ends in #<incarnation>
 
     @property
     def fingerprint(self) -> str:

@@ -44,6 +44,7 @@ EXPORT_LINES = Table(
     (
         ("export_id", "String"),
         ("session_key", "String"),
+        ("incarnation", "UInt64"),
         ("product", LC),
         ("group_keys", "Array(String)"),
         ("node_id", LC),

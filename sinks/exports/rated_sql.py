@@ -11,10 +11,30 @@ from sinks.schema import check_identifier
 
 VIEWERS = "('play', 'hls', 'rtsp')"
 CDR_COLUMNS = (
-    "section", "call_id", "node_id", "app_key", "caller", "callee", "direction", "disposition",
-    "created_at", "answered_at", "ended_at", "talk_ms", "deck_revision", "rate_id", "prefix",
-    "currency", "tiers", "billed_seconds", "attempt_fee", "connect_fee", "cost", "reason",
-)  # fmt: skip
+    "section",
+    "call_id",
+    "incarnation",
+    "node_id",
+    "app_key",
+    "caller",
+    "callee",
+    "direction",
+    "disposition",
+    "created_at",
+    "answered_at",
+    "ended_at",
+    "talk_ms",
+    "deck_revision",
+    "rate_id",
+    "prefix",
+    "currency",
+    "tiers",
+    "billed_seconds",
+    "attempt_fee",
+    "connect_fee",
+    "cost",
+    "reason",
+)
 BILLING_MEASURES = (
     "call_attempts", "answered_calls", "talk_seconds", "publish_streams", "publish_minutes",
     "viewer_streams", "viewer_minutes", "messages_sent", "billed_seconds", "fees", "cost",
@@ -40,7 +60,9 @@ def _money(expr: str, decimals: int, rated: str = "section = 'rated'") -> str:
 def cdr_sql(db: str, run: RunRecord) -> str:
     rated = "section = 'rated'"
     exprs = {
-        "call_id": "substring(session_key, 6)",
+        # session_key is "call:<call_id>" or "call:<call_id>#<incarnation>"
+        "call_id": "if(incarnation = 0, substring(session_key, 6), "
+        "substring(session_key, 6, length(session_key) - 6 - length(toString(incarnation))))",
         "answered_at": "started_at",
         "talk_ms": "duration_ms",
         "billed_seconds": f"if({rated}, billed_seconds, NULL)",

@@ -20,9 +20,21 @@ from sinks.rating.rate import Session
 from sinks.schema import check_identifier
 
 COLUMNS = (
-    "product", "key", "node_id", "app_key", "caller", "callee", "direction", "disposition",
-    "created_ms", "started_ms", "ended_ms", "duration_ms", "group_keys",
-)  # fmt: skip
+    "product",
+    "key",
+    "incarnation",
+    "node_id",
+    "app_key",
+    "caller",
+    "callee",
+    "direction",
+    "disposition",
+    "created_ms",
+    "started_ms",
+    "ended_ms",
+    "duration_ms",
+    "group_keys",
+)
 FAMILY = {"call": "call", "message": "message"}  # every other product is a stream
 
 
@@ -49,7 +61,8 @@ def sessions_sql(db: str, spec: ExportSpec, products: tuple[str, ...]) -> str:
     selects = {
         "call": _select(
             db, "calls", f"{ended} OR (answered_at IS NOT NULL AND answered_at < {to} AND {still})",
-            spec, "answered_at", product="'call'", key="t.call_id", caller="t.caller",
+            spec, "answered_at", product="'call'", key="t.call_id", incarnation="t.incarnation",
+            caller="t.caller",
             callee="t.callee", direction="if(t.incoming, 'incoming', 'outgoing')",
             disposition="toString(t.disposition)", duration_ms=(
                 f"if(t.ended_at IS NOT NULL AND t.ended_at < {to}, coalesce(t.talk_ms, 0), "
@@ -59,7 +72,8 @@ def sessions_sql(db: str, spec: ExportSpec, products: tuple[str, ...]) -> str:
         "stream": _select(
             db, "streams", f"started_at IS NOT NULL AND kind IN ('publish', 'play', 'hls', 'rtsp')"
             f" AND started_at < {to} AND ({ended} OR {still})", spec, "started_at",
-            product="toString(t.kind)", key="t.media_session_id", caller="''", callee="t.name",
+            product="toString(t.kind)", key="t.media_session_id", incarnation="t.incarnation",
+            caller="''", callee="t.name",
             direction="''", disposition="toString(t.final_status)", duration_ms=(
                 f"if(t.ended_at IS NOT NULL AND t.ended_at < {to}, coalesce(t.lifetime_ms, 0), "
                 f"{so_far.format('started_at')})"),
@@ -67,7 +81,8 @@ def sessions_sql(db: str, spec: ExportSpec, products: tuple[str, ...]) -> str:
         ),
         "message": _select(
             db, "messages", f"sent_at >= {frm} AND sent_at < {to} AND final_status != 'FAILED'",
-            spec, "sent_at", product="'message'", key="t.message_id", caller="t.sender",
+            spec, "sent_at", product="'message'", key="t.message_id",
+            incarnation="toUInt64(0)", caller="t.sender",
             callee="t.recipient", direction="toString(t.direction)",
             disposition="toString(t.final_status)", duration_ms="toInt64(0)",
             ended_ms="toUnixTimestamp64Milli(assumeNotNull(t.sent_at))",
@@ -75,7 +90,7 @@ def sessions_sql(db: str, spec: ExportSpec, products: tuple[str, ...]) -> str:
         ),
     }  # fmt: skip
     union = " UNION ALL ".join(selects[p] for p in products)
-    return f"SELECT * FROM ({union}) ORDER BY product, key"
+    return f"SELECT * FROM ({union}) ORDER BY product, key, incarnation"
 
 
 def read_sessions(
@@ -89,16 +104,18 @@ def read_sessions(
 
 
 def _session(r: dict[str, Any]) -> tuple[Session, Line]:
-    product, key = str(r["product"]), str(r["key"])
+    product, key, incarnation = str(r["product"]), str(r["key"]), int(r["incarnation"])
+    # a reused call or stream id is a new session (docs/processing.md, key reuse)
+    suffix = f"#{incarnation}" if incarnation else ""
     duration = max(0, int(r["duration_ms"]))
-    session = Session(key, product, r["app_key"], r["direction"], r["callee"],
+    session = Session(f"{key}{suffix}", product, r["app_key"], r["direction"], r["callee"],
                       int(r["created_ms"]), r["started_ms"], r["ended_ms"], duration)  # fmt: skip
     line = Line(
-        session_key=f"{FAMILY.get(product, 'stream')}:{key}", product=product,
+        session_key=f"{FAMILY.get(product, 'stream')}:{key}{suffix}", product=product,
         group_keys=tuple(r["group_keys"]), node_id=r["node_id"], app_key=r["app_key"],
         caller=r["caller"], callee=r["callee"], direction=r["direction"],
         disposition=r["disposition"], created_ms=int(r["created_ms"]),
         started_ms=r["started_ms"], ended_ms=r["ended_ms"], duration_ms=duration,
-        section="unrated",
+        section="unrated", incarnation=incarnation,
     )  # fmt: skip
     return session, line

@@ -21,7 +21,7 @@ from sinks.migrations import migrate
 from sinks.rating.load import parse_deck
 from sinks.writer import ClickHouseWriter
 from tests.integration.export_rows import FIRST, FROM, LATER, TO, talk
-from tests.integration.kpi_rows import M0
+from tests.integration.kpi_rows import M0, at
 from tests.integration.rating_decks import R1, R2, texts
 
 pytestmark = pytest.mark.integration
@@ -92,10 +92,24 @@ def test_rated_cdr_by_hand(ch_client: Any, db: str) -> None:
     assert result.totals.cost == {"EUR": Decimal("3.26")}
     csv = b"".join(rated_chunks(ch_client, db, result.record, "csv")).decode().splitlines()
     assert csv[2] == (
-        '"rated","c2","n1","A","alice","","outgoing","ANSWERED","2023-11-14 22:14:08.000",'
+        '"rated","c2",0,"n1","A","alice","","outgoing","ANSWERED","2023-11-14 22:14:08.000",'
         '"2023-11-14 22:14:10.000","2023-11-14 22:14:10.000",0,"r1","calls","","EUR","",0,'
         '0.00,0.05,0.05,""'
     )
+
+
+def test_a_reused_call_id_is_a_session_of_its_own(ch_client: Any, db: str) -> None:
+    # WCS reused the id c2 for a new call from 22:17:20 (incarnation = its first event)
+    again = talk("c2", 1, 200, 210, 240, caller="alice", session="s-alice")
+    write(ch_client, db, [("calls", again[1] | {"incarnation": at(200)})])
+    result = run(ch_client, db, "cdr")
+    calls = [
+        (r["call_id"], r["incarnation"], r["talk_ms"], r["cost"])
+        for r in jsonl(ch_client, db, result)
+        if r["call_id"] == "c2"
+    ]
+    assert calls == [("c2", 0, 0, 0.05), ("c2", at(200), 30_000, 0.65)]  # 30 s -> 60 s
+    assert result.totals.cost == {"EUR": Decimal("3.91")}  # 3.26 + 0.65
 
 
 def test_rated_billing_counts_agree_with_the_plain_export(ch_client: Any, db: str) -> None:
