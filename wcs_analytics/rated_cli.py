@@ -11,6 +11,7 @@ its ``--rates-dir``). Files: ``--out PATH``; the manifest goes to ``--manifest``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -25,7 +26,6 @@ from sinks.exports.manifest import manifest
 from sinks.exports.rated import correction_chunks, rated_chunks, run_rated
 from sinks.rating.load import DeckError, load_deck
 from wcs_analytics.datadir import DataDirBusy, DataDirLock
-from wcs_analytics.export_cli import Progress, write
 from wcs_analytics.settings import Settings
 
 
@@ -33,6 +33,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deck", default=None, help="rate with this deck (docs/rating.md)")
     parser.add_argument("--manifest", type=Path, default=None, help="rated: manifest file")
     parser.add_argument("--correction", type=Path, default=None, help="rated: correction file")
+
+
+def write(chunks: Iterator[bytes], out: Path | None) -> int:
+    """Every chunk to ``out`` (temp file, then rename: never a partial file) or stdout;
+    returns the bytes written."""
+    written = 0
+    if out is None:
+        for chunk in chunks:
+            written += sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return written
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with partial.open("wb") as file:
+            for chunk in chunks:
+                written += file.write(chunk)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
 
 
 def _fail(message: str, code: int) -> int:
@@ -77,8 +97,7 @@ def _local(args: argparse.Namespace, spec: ExportSpec, settings: Settings, deck:
     client = connect(settings.dsn, settings.database)
     try:
         run = run_rated(client, settings.database, spec, deck, int(time.time() * 1000))
-        progress = Progress(spec.fmt == "parquet", sys.stderr.buffer, time.monotonic)
-        write(rated_chunks(client, settings.database, run.record, spec.fmt), args.out, progress)
+        write(rated_chunks(client, settings.database, run.record, spec.fmt), args.out)
         summary = manifest(run, spec.fmt)
         correction = None
         if run.record.status == "correction":
@@ -92,17 +111,16 @@ def _finish(args: argparse.Namespace, spec: ExportSpec, summary: dict[str, Any],
             correction: Iterator[bytes] | None) -> int:  # fmt: skip
     manifest_path, correction_path = _paths(args, spec.fmt)
     text = orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n"
-    quiet = Progress(False, None, time.monotonic)
     if manifest_path is None:
         sys.stderr.buffer.write(text)
     else:
-        write(iter([text]), manifest_path, quiet)
+        write(iter([text]), manifest_path)
     line = f"export {summary['export_id']}: {summary['status']}"
     if correction is not None:
         if correction_path is None:
             line += " (a correction: use --out or --correction PATH to write it)"
         else:
-            write(correction, correction_path, quiet)
+            write(correction, correction_path)
             line += f", correction written to {correction_path}"
     print(f"wcs-analytics export: {line}", file=sys.stderr)
     return 0
@@ -120,8 +138,7 @@ def _service(args: argparse.Namespace, spec: ExportSpec) -> int:
             answer = http.post(f"{base}/api/export/{spec.kind}/rated", params=params)
             if answer.status_code != 200:
                 return _fail(f"service answered {answer.status_code}: {answer.text[:2000]}", 1)
-            progress = Progress(spec.fmt == "parquet", sys.stderr.buffer, time.monotonic)
-            write(iter([answer.content]), args.out, progress)
+            write(iter([answer.content]), args.out)
             export_id = answer.headers["x-export-id"]
             summary = http.get(f"{base}/api/export-runs/{export_id}/manifest").json()
             correction = None
