@@ -49,8 +49,10 @@ def test_a_stalled_store_loses_at_most_a_batch_interval(
 ) -> None:
     database = f"stall_{how}"
     with ChdbServer(tmp_path / "ch") as server:
-        args = ("--clickhouse", server.dsn, "--database", database,
-                "--batch-interval-ms", str(INTERVAL_MS), "--shutdown-timeout-ms", "8000")  # fmt: skip
+        args = (
+            *("--clickhouse", server.dsn, "--database", database),
+            *("--batch-interval-ms", str(INTERVAL_MS), "--shutdown-timeout-ms", "8000"),
+        )
         svc = Service(tmp_path / "data", args=args)
         service_factory.append(svc.start())
         sent = _hooks(svc, 0, 2.0)
