@@ -47,7 +47,7 @@ from sinks.state_store import StateStore  # noqa: E402
 from sinks.writer import ClickHouseWriter  # noqa: E402
 
 T0 = 1_767_225_600_000
-SCOPE = {"nodeId": "node-1@10.0.0.1", "appKey": "bench", "sessionId": "s"}
+SCOPE: dict[str, Any] = {"nodeId": "node-1@10.0.0.1", "appKey": "bench", "sessionId": "s"}
 
 
 def _env(n: int, method: str, at: int, **body: Any) -> Envelope:
@@ -59,6 +59,7 @@ def sessions(kind: str, count: int) -> list[Envelope]:
     n = 0
     for i in range(count):
         at = T0 + i
+        c: dict[str, Any]
         if kind == "call":
             c = {"callId": f"call-{i}", "caller": "1001", "callee": "+79001234567"}
             steps = [("call", {}), ("CallStatusEvent", {"status": "RING"}),
