@@ -49,7 +49,6 @@ if str(ROOT) not in sys.path:
 
 from events.topics import input_topics
 
-
 SINKS = {"server": "one test ClickHouse server (tests/chdb_server.py)", "chdb": "embedded chDB"}
 
 
