@@ -1,23 +1,26 @@
-"""Faust worker throughput on a real broker: envelopes/s of one and of several workers.
+"""Kafka worker throughput on a real broker: envelopes/s of one and of several workers draining
+a backlog, side by side with embedded ``replay`` of the same file.
 
-A simulated trace (``wcs-analytics simulate --out --scale 20``, or ``--trace FILE``) is
-published per round to a fresh topic prefix with ``wcs-analytics replay FILE --kafka
---topic-partitions 4``; then one ``wcs-analytics worker --worker-clock events`` (embedded
-chDB in a fresh directory) is started and the consumer group's lag (end offset - committed
-offset over every ``<prefix>*`` topic except changelogs and the dead letter, i.e. input,
-window-hits and row topics, as tests/integration/kafka_helpers.py ``wait_caught_up``) is
-polled every ``--poll`` s. *Caught up* = the first poll with lag 0 (rows inserted into chDB
-and committed; the commit interval is 1 s). Reported per round: seconds from process start
-to the first commit (Faust start, topic checks, chDB migration), to caught up, and
-envelopes / (caught up - first commit). After SIGTERM, the distinct ``events`` ids (over
-every worker's chDB) must equal the envelopes published. Median of ``--runs`` rounds.
+A simulated trace (``wcs-analytics simulate --out --scale 70``: ~100k envelopes, or ``--trace
+FILE``) is published per round to a fresh topic prefix with ``wcs-analytics replay FILE --kafka
+--topic-partitions 4`` (batch records); then the workers (``wcs-analytics worker --worker-clock
+events``) start, and the consumer group's lag over the input topics is polled every ``--poll``
+s. *Caught up* = the first poll with lag 0 (rows and state inserted, offsets committed; the
+commit interval is 1 s). Reported per round: seconds from process start to the first commit
+(Faust start, topic checks, migrations, the partitions' state loaded), to caught up, and
+envelopes / (caught up - first commit). After SIGTERM the distinct ``events`` ids must equal the
+envelopes published. Median of ``--runs`` rounds, alternating.
 
-``--workers 1,2`` alternates rounds of one and of two workers in one consumer group (each
-with its own chDB directory: one owner process per data path) and reports the scale-out
-ratio of the medians: what adding a worker process buys on this machine.
+``--sink chdb`` (default): each round's worker writes to an embedded chDB of its own (one worker
+only: chDB has one owner process). ``--sink server``: every worker of a round writes to one test
+ClickHouse server (``tests/chdb_server.py``: the real engine behind the HTTP interface), which
+several workers need -- a moving partition finds its state there. ``--workers 1,2`` alternates
+rounds of one and two workers (use ``--sink server``) and reports the scale-out ratio.
+``--with-replay`` also runs ``wcs-analytics replay FILE`` into a fresh chDB each round, rated by
+the seconds it reports for its loop: the embedded path on the same file, same engine.
 
-Usage: .venv/bin/python bench/worker_bench.py [--runs 3] [--scale 20] [--trace FILE]
-       [--workers 1,2]
+Usage: .venv/bin/python bench/worker_bench.py [--runs 3] [--scale 70] [--trace FILE]
+       [--workers 1,2] [--sink chdb|server] [--with-replay]
 A script, not a test.
 """
 
@@ -26,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -38,6 +43,13 @@ from pathlib import Path
 
 from kafka_common import CLI, ROOT, broker, cli_process, fresh_prefix, group_lag, stop, topics_with
 from report import publish
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from events.topics import input_topics
+
+SINKS = {"server": "one test ClickHouse server (tests/chdb_server.py)", "chdb": "embedded chDB"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class Round:
     stop_s: float
     exit_status: int
     events_rows: int
+    replay_s: float = 0.0  # wcs-analytics replay of the same file (0: not run)
 
     @property
     def rate(self) -> float:
@@ -62,12 +75,29 @@ class Round:
 
 
 def lag_topics(bootstrap: str, prefix: str) -> list[str]:
+    """The input topics (the workers' only input)."""
     topics = asyncio.run(topics_with(bootstrap, prefix))
-    return [t for t in topics if not t.endswith("-changelog") and "dead-letter" not in t]
+    return sorted(set(topics) & set(input_topics(prefix)))
+
+
+def replay_round(trace: Path, work: Path) -> float:
+    """Seconds ``wcs-analytics replay`` reports for its loop into a fresh chDB."""
+    cmd = [CLI, "replay", str(trace), "--data-dir", str(work), "--log-level", "warning"]
+    done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    found = re.search(r"in ([\d.]+)s,", done.stdout)
+    if found is None:
+        raise SystemExit(f"replay printed no time: {done.stdout}")
+    return float(found.group(1))
 
 
 def one_round(
-    args: argparse.Namespace, bootstrap: str, trace: Path, work: Path, i: int, workers: int
+    args: argparse.Namespace,
+    bootstrap: str,
+    trace: Path,
+    work: Path,
+    i: int,
+    workers: int,
+    server: str | None,
 ) -> Round:
     prefix = fresh_prefix(f"worker{i}")
     work.mkdir(parents=True)
@@ -79,12 +109,14 @@ def one_round(
     publish_s = time.monotonic() - started
     dirs = [work / f"w{n}" for n in range(workers)]
     group = f"{prefix}wcs-analytics"
+    database = f"bench{i}"
+    dsns = [server or f"chdb://{d}/chdb" for d in dirs]
     with contextlib.ExitStack() as stack:
         procs = []
-        for d in dirs:
+        for d, dsn in zip(dirs, dsns, strict=True):
             d.mkdir()
             flags = ["worker", "--kafka", bootstrap, "--topic-prefix", prefix]
-            flags += ["--clickhouse", f"chdb://{d}/chdb", "--data-dir", str(d)]
+            flags += ["--clickhouse", dsn, "--database", database, "--data-dir", str(d)]
             flags += ["--topic-partitions", str(args.partitions)]
             flags += ["--worker-clock", "events", "--log-level", "warning"]
             procs.append(stack.enter_context(cli_process(flags, d / "worker.log")))
@@ -111,14 +143,17 @@ def one_round(
         statuses = [stop(p, timeout=120) for p in procs]
         stop_s = time.monotonic() - t_stop
     ids: set[str] = set()
-    for d in dirs:
-        ids |= _event_ids(f"chdb://{d}/chdb")
+    for dsn in sorted(set(dsns)):
+        ids |= _event_ids(dsn, database)
     status = max(statuses, key=abs)
-    return Round(i, workers, envelopes, publish_s, first, caught_up, stop_s, status, len(ids))
+    replay_s = replay_round(trace, work / "replay") if args.with_replay else 0.0
+    return Round(
+        i, workers, envelopes, publish_s, first, caught_up, stop_s, status, len(ids), replay_s
+    )
 
 
-def _event_ids(dsn: str) -> set[str]:
-    sql = "SELECT DISTINCT id FROM wcs.events"
+def _event_ids(dsn: str, database: str) -> set[str]:
+    sql = f"SELECT DISTINCT id FROM {database}.events"
     cmd = [CLI, "query", "--clickhouse", dsn, "--log-level", "warning", "--format", "jsonl", sql]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     return {json.loads(line)["id"] for line in done.stdout.splitlines() if line.strip()}
@@ -126,13 +161,14 @@ def _event_ids(dsn: str) -> set[str]:
 
 def report(args: argparse.Namespace, rounds: list[Round], when: str, load: str) -> str:
     lines = [
-        f"# Faust worker benchmark (started {when})",
+        f"# Kafka worker benchmark (started {when})",
         "",
         f"{os.cpu_count()} CPUs; `uptime` before: `{load}`. `wcs-analytics worker "
-        f"--worker-clock events` processes in one consumer group (each with its own embedded "
-        f"chDB), {args.partitions} partitions per topic, local single-node KRaft broker, fresh "
-        "topic prefix and chDB dirs per round; the trace is published completely "
-        "(`replay --kafka`) before the workers start.",
+        f"--worker-clock events` processes in one consumer group writing to "
+        f"{SINKS[args.sink]}, "
+        f"{args.partitions} partitions per topic, local single-node KRaft broker, fresh "
+        "topic prefix and database per round; the trace is published completely "
+        "(`replay --kafka`, batch records) before the workers start.",
         "",
         "| round | workers | envelopes | publish s | first commit s | caught up s | envelopes/s "
         "(after first commit) | envelopes/s (from start) | SIGTERM exit s | exit | events ids |",
@@ -156,6 +192,16 @@ def report(args: argparse.Namespace, rounds: list[Round], when: str, load: str) 
             f"{med_total:,.0f} envelopes/s from process start ({med_up:.1f} s to caught up)**"
         )
         lines.append("")
+    replays = [r.replay_s for r in rounds if r.replay_s]
+    if replays:
+        replay_rate = rounds[0].envelopes / statistics.median(replays)
+        one_worker = medians.get(1)
+        ratio = f"; one worker / replay: **{one_worker / replay_rate:.2f}x**" if one_worker else ""
+        lines += [
+            f"`wcs-analytics replay` of the same file (embedded chDB), median: "
+            f"{replay_rate:,.0f} envelopes/s{ratio}",
+            "",
+        ]
     if len(medians) > 1:
         one, most = min(medians), max(medians)
         lines += [
@@ -175,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", help="use this broker (default: start one)")
     parser.add_argument("--runs", type=int, default=3, help="fresh rounds per worker count")
     parser.add_argument("--workers", default="1", help="worker counts to alternate, e.g. 1,2")
-    parser.add_argument("--scale", type=int, default=20, help="wcs-analytics simulate --scale")
+    parser.add_argument("--scale", type=int, default=70, help="wcs-analytics simulate --scale")
+    parser.add_argument("--sink", choices=("chdb", "server"), default="chdb")
+    parser.add_argument("--with-replay", action="store_true", help="embedded replay side by side")
     parser.add_argument("--trace", type=Path, help="an existing envelope NDJSON instead")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between lag polls")
@@ -184,8 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="worker_bench_") as name, broker(args.bootstrap) as bs:
+    with contextlib.ExitStack() as stack:
+        name = stack.enter_context(tempfile.TemporaryDirectory(prefix="worker_bench_"))
+        bs = stack.enter_context(broker(args.bootstrap))
         tmp = Path(name)
+        server = None
+        if args.sink == "server":  # a test module (not type-checked): loaded by name
+            server_cls = importlib.import_module("tests.chdb_server").ChdbServer
+            server = stack.enter_context(server_cls(tmp / "server")).dsn
         trace = args.trace or tmp / "trace.ndjson"
         if args.trace is None:
             cmd = [CLI, "simulate", "--out", str(trace), "--scale", str(args.scale)]
@@ -195,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             for n in counts:  # alternated, so drift in machine load hits every count alike
                 i = len(rounds) + 1
-                rounds.append(one_round(args, bs, trace, tmp / f"round{i}", i, n))
+                rounds.append(one_round(args, bs, trace, tmp / f"round{i}", i, n, server))
                 print(
                     f"round {i} ({n} workers): {rounds[-1].rate:,.0f} envelopes/s", file=sys.stderr
                 )

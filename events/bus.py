@@ -9,6 +9,7 @@ an overflow sink (a local NDJSON spool) so nothing accepted is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -38,19 +39,43 @@ class Bus(Protocol):
 
 
 class InMemoryBus:
-    """Bounded asyncio queue; overflow goes to ``on_overflow`` instead of blocking."""
+    """Bounded asyncio queue; overflow goes to ``on_overflow`` instead of blocking.
+
+    ``spilling``: once one envelope went to ``on_overflow`` (the queue was full, or the
+    consumer asked because its store stalled), every later one does too, in order, until
+    the consumer has read the spool back and clears the flag.
+    """
 
     def __init__(self, maxsize: int, on_overflow: Callable[[Envelope], None]) -> None:
         self._queue: asyncio.Queue[Envelope | None] = asyncio.Queue(maxsize)
         self._on_overflow = on_overflow
         self.overflowed = 0
+        self.spilling = False
+        self.closed = False
 
     def publish(self, envelope: Envelope) -> None:
-        try:
-            self._queue.put_nowait(envelope)
-        except asyncio.QueueFull:
-            self.overflowed += 1
-            self._on_overflow(envelope)
+        if not self.spilling:
+            try:
+                self._queue.put_nowait(envelope)
+                return
+            except asyncio.QueueFull:
+                self.spilling = True
+        self.overflowed += 1
+        self._on_overflow(envelope)
+
+    def take_queued(self) -> tuple[list[Envelope], bool]:
+        """Everything queued now, and whether the end marker was among it (it stays queued).
+        For the consumer spilling its queue to the spool."""
+        taken: list[Envelope] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return taken, False
+            if item is None:
+                self._queue.put_nowait(None)
+                return taken, True
+            taken.append(item)
 
     def depth(self) -> int:
         return self._queue.qsize()
@@ -64,5 +89,8 @@ class InMemoryBus:
         return self._queue.get_nowait()
 
     async def close(self) -> None:
-        """Mark the end of input; waits for room so the end marker is never dropped."""
-        await self._queue.put(None)
+        """Mark the end of input (``closed``; the end marker joins the queue when there is
+        room, else the consumer sees ``closed`` once the queue is empty). Never blocks."""
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)

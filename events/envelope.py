@@ -140,7 +140,7 @@ def decode_keeping_body(raw: bytes) -> tuple[Envelope, str]:
     serialisation). Raises EnvelopeError like ``decode``."""
     try:
         wire = _WIRE.decode(raw)
-        body = orjson.loads(memoryview(wire.body))
+        body = loads(bytes(wire.body))  # integers beyond 64 bits kept exact
     except (msgspec.DecodeError, orjson.JSONDecodeError):
         return _fallback(raw)
     if wire.v != VERSION or wire.family not in FAMILIES or type(body) is not dict:

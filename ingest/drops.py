@@ -37,13 +37,13 @@ class DropLog:
         self._detail = ""
         self._timer: asyncio.TimerHandle | None = None
 
-    def note(self, reason: str, detail: str, *, rejected: bool) -> None:
-        """One envelope not kept (``rejected``: WCS was answered 503, else 200)."""
+    def note(self, reason: str, detail: str, *, rejected: bool = False, count: int = 1) -> None:
+        """``count`` envelopes not kept (``rejected``: WCS was answered 503, else 200)."""
         counts = self.rejected if rejected else self.dropped
-        counts[reason] = counts.get(reason, 0) + 1
+        counts[reason] = counts.get(reason, 0) + count
         outcome = "rejected (503)" if rejected else "dropped (answered 200)"
         key = (outcome, reason)
-        self._pending[key] = self._pending.get(key, 0) + 1
+        self._pending[key] = self._pending.get(key, 0) + count
         self._detail = detail
         now = self.last_at = self.clock()
         if now - self._logged_at >= self.every_s:

@@ -28,6 +28,7 @@ SPEC: Final = e.spec(
     },
     terminal=frozenset(ENDED),
     side_methods=frozenset({REGISTRATION}),
+    methods=frozenset({"connect"}),
 )
 
 

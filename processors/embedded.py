@@ -4,22 +4,33 @@ A loop and nothing else: take what is queued (up to ``DRAIN_BATCH``), ``feed`` i
 when due; while input is quiet, advance the event clock by wall time so timeouts and
 windows still come due. Processing runs on the event loop in slices; inserts run in the
 engine's insert thread, so hooks keep being answered while ClickHouse writes.
+
+When the store stalls (an insert running longer than ``stall_s``), what is only in memory
+goes to the disk spool -- the envelopes of the batch being written and of the one being
+collected, and the queued ones -- and the bus spills every new envelope there, in order, so
+that a crash loses at most about one batch interval of hooks. Once the store answers again
+the spool is read back (envelopes already applied change nothing) and the bus returns to
+memory. At the end of input the final flush waits at most ``stop_timeout_s``; what is not
+written by then is spooled for the next start. docs/production.md#storage-stalls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from events.bus import InMemoryBus
-from events.envelope import Envelope
+from events.envelope import Envelope, encode
 from processors.clock import EventClock, wall_ms
 
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 512  # envelopes handled per loop turn before yielding to the hook path
+POLL_S = 0.05  # how often a waiting flush looks at the insert thread
 
 
 class Engine(Protocol):
@@ -35,32 +46,53 @@ class Engine(Protocol):
     def due(self) -> bool: ...
     def flush(self, windows: bool = True, timeout: float | None = None) -> bool: ...
     def finish(self, timeout: float | None = None) -> bool: ...
+    def stalled_s(self) -> float: ...
+    def unwritten(self) -> list[bytes]: ...
     @property
     def clock_ms(self) -> int | None: ...
 
 
+class Spool(Protocol):
+    """The overflow spool (``wcs_analytics.spool.OverflowSpool``)."""
+
+    def append_lines(self, lines: list[bytes]) -> int: ...
+    def rotate(self) -> None: ...
+    def files(self) -> list[Path]: ...
+    def read(self, path: Path) -> Iterator[Envelope]: ...
+    def remove(self, path: Path) -> None: ...
+
+
 class EmbeddedRunner:
-    """Consumes the bus until it is closed, then finishes (flush-then-exit)."""
+    """Consumes the bus until it is closed, then finishes (flush-then-exit, bounded)."""
 
     def __init__(
         self,
         bus: InMemoryBus,
         engine: Engine,
         clock: EventClock,
+        spool: Spool,
         tick_s: float = 0.25,
+        stall_s: float = 1.0,
+        stop_timeout_s: float = 30.0,
         wall: Callable[[], int] = wall_ms,
     ) -> None:
-        self.bus, self.engine, self.clock = bus, engine, clock
-        self.tick_s = tick_s
+        self.bus, self.engine, self.clock, self.spool = bus, engine, clock, spool
+        self.tick_s, self.stall_s, self.stop_timeout_s = tick_s, stall_s, stop_timeout_s
         self._wall = wall
         self.processed = 0
-        self.flush_waits = 0  # flushes that waited for the previous insert
+        self.stalls = 0  # times the store stalled and memory went to the spool
+        self.spooled_at_stop = 0  # envelopes spooled because the last flush did not finish
+        self.finished_in_time = True
 
     async def run(self) -> None:
         while True:
+            if self.bus.spilling and self.bus.depth() == 0 and not self.bus.closed:
+                await self._read_spool_back()
             try:
                 first = await asyncio.wait_for(self.bus.get(), self.tick_s)
             except TimeoutError:
+                if self.bus.closed and self.bus.depth() == 0:
+                    break
                 self._tick()
                 await self._flush_if_due()
                 continue
@@ -68,7 +100,7 @@ class EmbeddedRunner:
             await self._flush_if_due()
             if not more:
                 break
-        await asyncio.to_thread(self.engine.finish)
+        await self._finish()
 
     def _drain(self, first: Envelope | None) -> bool:
         """Process ``first`` and what is already queued; False once the end marker is seen."""
@@ -85,20 +117,82 @@ class EmbeddedRunner:
                 envelope = self.bus.get_nowait()
             except asyncio.QueueEmpty:
                 break
+        self._feed(batch)
+        return more
+
+    def _feed(self, batch: list[Envelope]) -> None:
         if batch:
             self.engine.feed(batch, wall=self._wall())
             self.processed += len(batch)
             self.clock.observe(self.engine.clock_ms)
-        return more
 
     def _tick(self) -> None:
         now = self.clock.now()
         if now is not None:
             self.engine.advance(now)
 
-    async def _flush_if_due(self) -> None:
-        if not self.engine.due():
+    async def _flush_if_due(self, force: bool = False) -> None:
+        if not force and not self.engine.due():
             return
-        if not self.engine.flush(timeout=0):
-            self.flush_waits += 1  # the previous insert is still running: wait off the loop
-            await asyncio.to_thread(self.engine.flush)
+        while not self.engine.flush(timeout=0):  # the previous insert is still running
+            if self.engine.stalled_s() >= self.stall_s and not self.bus.spilling:
+                self._spill()
+            if self.bus.closed:
+                return  # stopping: the bounded finish takes over
+            await asyncio.sleep(POLL_S)
+
+    def _spill(self) -> None:
+        """The store stalled: keep on disk what is only in memory, spool what comes next."""
+        self.stalls += 1
+        self.bus.spilling = True
+        queued, _ = self.bus.take_queued()
+        lines = self.engine.unwritten() + [encode(env) + b"\n" for env in queued]
+        kept = self.spool.append_lines(lines)
+        self.spool.rotate()
+        log.warning(
+            "ClickHouse insert stalled for %.1fs: %d envelopes kept in the spool, new ones "
+            "go there until it answers", self.engine.stalled_s(), kept,
+        )  # fmt: skip
+
+    async def _read_spool_back(self) -> None:
+        """The store answers again: apply what was spooled (in order), then use memory. A
+        pass applies every file there is, waits until it is written, removes the files;
+        what arrived meanwhile is in a new file for the next pass."""
+        while True:
+            self.spool.rotate()
+            files = self.spool.files()
+            if not files:
+                self.bus.spilling = False
+                log.info("the spool is read back: hooks go through memory again")
+                return
+            for path in files:
+                batch: list[Envelope] = []
+                for envelope in self.spool.read(path):
+                    batch.append(envelope)
+                    if len(batch) >= DRAIN_BATCH:
+                        self._feed(batch)
+                        batch = []
+                        await self._flush_if_due()
+                        await asyncio.sleep(0)  # hooks first
+                        if self.bus.closed:
+                            return  # the files stay for the next start
+                self._feed(batch)
+            await self._flush_if_due(force=True)
+            while self.engine.stalled_s() > 0:  # written, then the files can go
+                if self.bus.closed:
+                    return
+                await asyncio.sleep(POLL_S)
+            for path in files:
+                self.spool.remove(path)
+
+    async def _finish(self) -> None:
+        started = time.monotonic()
+        done = await asyncio.to_thread(self.engine.finish, self.stop_timeout_s)
+        self.finished_in_time = done
+        if not done:
+            lines = self.engine.unwritten()
+            self.spooled_at_stop = self.spool.append_lines(lines)
+            log.warning(
+                "stopping: ClickHouse did not take the last rows within %.0fs; %d envelopes "
+                "spooled for the next start", time.monotonic() - started, self.spooled_at_stop,
+            )  # fmt: skip

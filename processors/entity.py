@@ -25,6 +25,7 @@ Stamp = tuple[int, str, Any]  # (received_at, envelope id, value): ordered by ti
 CHANGE_BITS: Final = 20  # version = last_event_at << 20 | changes (mod 2**20)
 CHANGE_MASK: Final = (1 << CHANGE_BITS) - 1
 SCOPE: Final = ("node_id", "app_key", "session_id")  # envelope fields kept like body fields
+NO_METHODS: Final[dict[str, int]] = {}  # shared until an entity records a method (never mutated)
 
 
 FieldSource = tuple[str, str | None, Callable[[Any], Json | None] | None]
@@ -40,6 +41,7 @@ class Spec:
     terminal: frozenset[str] = frozenset()
     side_methods: frozenset[str] = frozenset()
     sources: tuple[FieldSource, ...] = ()
+    methods: frozenset[str] = frozenset()  # methods whose first time the rows need
     _todo: dict[frozenset[str], tuple[FieldSource, ...]] = dc_field(
         default_factory=dict, compare=False
     )
@@ -58,10 +60,11 @@ def spec(
     fields: Mapping[str, tuple[str, Callable[[Any], Json | None]]],
     terminal: frozenset[str] = frozenset(),
     side_methods: frozenset[str] = frozenset(),
+    methods: frozenset[str] = frozenset(),
 ) -> Spec:
     body = tuple((col, name, conv) for col, (name, conv) in fields.items())
     scope: tuple[FieldSource, ...] = tuple((col, None, None) for col in SCOPE)
-    return Spec(body, terminal, side_methods, scope + body)
+    return Spec(body, terminal, side_methods, scope + body, methods)
 
 
 class Entity:
@@ -92,7 +95,7 @@ class Entity:
         self.created_at = t
         self.last_event_at = t
         self.firsts: dict[str, Stamp] = {}  # lifecycle status -> earliest (t, id, info)
-        self.methods: dict[str, int] = {}  # method -> earliest received_at
+        self.methods: dict[str, int] = NO_METHODS  # method -> earliest (``Spec.methods`` only)
         self.fields: dict[str, Stamp] = {}  # column -> earliest (t, id, value)
         self.side: tuple[str, ...] = ()  # side statuses, sorted
         self.latest_status: Stamp | None = None
@@ -137,7 +140,7 @@ def observe(e: Entity, env: Envelope, spec: Spec) -> tuple[bool, str | None]:
     """Fold one event into ``e``; returns (changed, the status it reached first, if any)."""
     t, eid, body, method = env["received_at"], env["id"], env["body"], env["method"]
     fields = e.fields
-    if t > e.last_event_at or not e.methods:
+    if t > e.last_event_at or not e.changes:
         # later than every earlier event, or the first one (the common cases): it cannot
         # replace a field already held, so only the columns not held yet are looked at
         e.last_event_at, changed = t, True
@@ -155,9 +158,12 @@ def observe(e: Entity, env: Envelope, spec: Spec) -> tuple[bool, str | None]:
         changed = _earlier_fields(e, t, eid, env, spec)
         if t < e.created_at:
             e.created_at, changed = t, True
-    held = e.methods.get(method)
-    if held is None or t < held:
-        e.methods[method], changed = t, True
+    if method in spec.methods:
+        held = e.methods.get(method)
+        if held is None or t < held:
+            if e.methods is NO_METHODS:
+                e.methods = {}
+            e.methods[method], changed = t, True
     status = status_of(body)
     new = None if status is None or e.reached(status) else status
     if method in spec.side_methods:

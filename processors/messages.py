@@ -39,7 +39,8 @@ SPEC: Final = e.spec(
         "recipient": ("to", v.text),
         "content_type": ("contentType", v.text),
         "imdn_required": ("isImdnRequired", v.flag),
-    }
+    },
+    methods=frozenset({"sendMessage", "OnMessageEvent"}),
 )
 
 

@@ -137,7 +137,7 @@ def take_gap_rows(state: StreamState) -> list[Row]:
         )
         for start, (end, deleted, version) in sorted(pending.items())
     ]
-    pending.clear()
+    state.keepalives.pending = keepalive.NONE
     return rows
 
 

@@ -86,3 +86,19 @@ class Batch:
 def event_rows(columns: list[list[Any]]) -> list[Values]:
     """Columns back to row dicts (only for the rare dead-letter isolation of events)."""
     return [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def envelope_lines(columns: list[list[Any]]) -> list[bytes]:
+    """The envelopes of ``events`` columns as NDJSON lines (the spool format; the body text
+    kept as it is, '' scope ids back to null)."""
+    lines = []
+    dumps = orjson.dumps
+    for values in zip(*columns, strict=True):
+        row = dict(zip(EVENT_COLUMNS, values, strict=True))
+        head = {
+            "v": 1, "id": row["id"], "received_at": row["received_at"], "method": row["method"],
+            "family": row["family"], "key": row["key"], "node_id": row["node_id"] or None,
+            "session_id": row["session_id"] or None, "app_key": row["app_key"] or None,
+        }  # fmt: skip
+        lines.append(dumps(head)[:-1] + b',"body":' + row["body"].encode() + b"}\n")
+    return lines

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import clickhouse_connect
 
+from sinks.clickhouse_compat import skip_pandas_probe
 from sinks.errors import ConfigError, translated
 from sinks.schema import check_identifier
 
@@ -64,6 +65,7 @@ def connect(dsn: str, database: str = "wcs") -> Client:
     """
     target = parse_dsn(dsn)
     check_identifier(database)
+    skip_pandas_probe()
     if target.path is not None:
         try:
             os.makedirs(target.path, exist_ok=True)

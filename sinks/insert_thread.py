@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -27,6 +28,7 @@ class InsertThread:
         self._writer = writer
         self._cond = threading.Condition()
         self._job: tuple[Batch, After | None] | None = None
+        self._since = 0.0
         self._stopping = False
         self._abandon = False
         self.failures = 0  # failed write attempts (each retried)
@@ -38,6 +40,13 @@ class InsertThread:
     def busy(self) -> bool:
         return self._job is not None
 
+    def in_flight(self) -> tuple[Batch | None, float]:
+        """The batch being written (None when idle) and for how many seconds it has been."""
+        job, since = self._job, self._since
+        if job is None:
+            return None, 0.0
+        return job[0], time.monotonic() - since
+
     def submit(
         self, batch: Batch, after: After | None = None, timeout: float | None = None
     ) -> bool:
@@ -46,7 +55,7 @@ class InsertThread:
         with self._cond:
             if not self._cond.wait_for(lambda: self._job is None, timeout):
                 return False
-            self._job = (batch, after)
+            self._job, self._since = (batch, after), time.monotonic()
             self._cond.notify_all()
             return True
 

@@ -116,6 +116,10 @@ class ClickHouseWriter:
         """``max_interval_ms`` passed since ``since_ms`` (None: never)."""
         return since_ms is None or self._now_ms() - since_ms >= self.max_interval_ms
 
+    def pending_events(self) -> list[list[Any]]:
+        """The ``events`` columns collected for the next flush (read-only)."""
+        return self._batch.events
+
     def take(self) -> Batch:
         """Hand the pending rows over (the writer starts a new batch)."""
         batch, self._batch, self._first_pending_at = self._batch, Batch(), None

@@ -386,6 +386,15 @@ class ChdbServer:
             time.sleep(0.05)
         return self.dsn
 
+    def pause(self) -> None:
+        """SIGSTOP the server: every request hangs (a stalled database, for tests)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def _ping(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as response:

@@ -1,8 +1,8 @@
 """The embedded data directory: one owner process (chDB allows no second one).
 
-Layout: ``chdb/`` (the database), ``spool/`` (envelopes that overflowed the
-bus, replayed on the next start), ``state.snapshot`` (open sessions and
-windows, written at shutdown), ``dead-letter.ndjson`` (rows ClickHouse refused).
+Layout: ``chdb/`` (the database, with the processing state in its ``entity_state``
+table), ``spool/`` (envelopes the bus could not hold or a stalled store could not take,
+read back in order), ``dead-letter.ndjson`` (rows ClickHouse refused).
 """
 
 from __future__ import annotations

@@ -60,6 +60,8 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+STOP_MARGIN_S = 5.0  # of the shutdown bound, for stopping the server and closing files
+
 SINK_COUNTERS = {  # ClickHouseWriter.stats key -> help text of wcs_sink_<key>_total
     "rows_written": "rows inserted into ClickHouse",
     "inserts": "INSERT statements sent to ClickHouse",
@@ -163,6 +165,13 @@ class Service:
         )
         if runner is not None:
             parts.append(_counter("wcs_processed_total", "envelopes processed", runner.processed))
+            parts.append(
+                _counter(
+                    "wcs_store_stalls_total",
+                    "times ClickHouse stalled and what was only in memory went to the spool",
+                    runner.stalls,
+                )
+            )
         stats = writer.stats
         for key, help_text in SINK_COUNTERS.items():
             parts.append(_counter(f"wcs_sink_{key}_total", help_text, stats[key]))
@@ -186,7 +195,14 @@ class Service:
         replayed = await asyncio.to_thread(self.store.replay_spool, self.spool)
         if replayed:
             log.info("replayed %d spooled envelopes", replayed)
-        self.runner = EmbeddedRunner(self.bus, self.store, self.clock)
+        self.runner = EmbeddedRunner(
+            self.bus,
+            self.store,
+            self.clock,
+            self.spool,
+            stall_s=max(1.0, settings.batch_interval_ms / 1000),
+            stop_timeout_s=max(1.0, settings.shutdown_timeout_ms / 1000 - STOP_MARGIN_S),
+        )
         app = create_app(
             settings.ingest_config(),
             self.bus,
@@ -227,5 +243,6 @@ def run(settings: Settings) -> int:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runner.run(service.serve())
         finally:
-            service.store.close()
+            stuck = service.runner is not None and not service.runner.finished_in_time
+            service.store.close(timeout=1.0 if stuck else 30.0)
     return 0

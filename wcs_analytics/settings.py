@@ -118,7 +118,12 @@ class Settings:
     )
     log_level: str = _setting("info", str, "debug, info, warning or error")
     queue_size: int = _setting(100_000, _positive_int, "in-process bus bound (envelopes)")
-    batch_rows: int = _setting(5000, _positive_int, "flush to ClickHouse after this many rows")
+    shutdown_timeout_ms: int = _setting(
+        30_000,
+        _positive_int,
+        "SIGTERM: exit within this; what the database has not taken by then is spooled",
+    )
+    batch_rows: int = _setting(100_000, _positive_int, "flush to ClickHouse after this many rows")
     batch_interval_ms: int = _setting(1000, _positive_int, "... or after this many ms")
     max_body_bytes: int = _setting(1 << 20, _positive_int, "largest hook body accepted (413 above)")
     max_connections: int = _setting(

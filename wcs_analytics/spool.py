@@ -26,6 +26,8 @@ from ingest.drops import DropLog
 
 log = logging.getLogger(__name__)
 
+LOG_EVERY_S = 10.0
+
 
 class OverflowSpool:
     def __init__(self, directory: Path, drops: DropLog | None = None, reject: bool = False):
@@ -33,6 +35,7 @@ class OverflowSpool:
         self.drops = drops if drops is not None else DropLog()
         self.reject = reject
         self._file: FileIO | None = None
+        self._logged_at = -LOG_EVERY_S
         self.written = 0
 
     def append(self, envelope: Envelope) -> None:
@@ -51,12 +54,34 @@ class OverflowSpool:
             return
         self.written += 1
 
+    def append_lines(self, lines: list[bytes]) -> int:
+        """Envelope lines already encoded (a stalled store's unwritten batches): one write;
+        returns how many were kept (0 when the spool cannot be written, counted as drops)."""
+        if not lines:
+            return 0
+        try:
+            self._write(b"".join(lines))
+        except OSError as exc:
+            self._discard()
+            self.drops.note("spool_write_failed", f"{self.directory}: {exc}", count=len(lines))
+            return 0
+        self.written += len(lines)
+        return len(lines)
+
+    def rotate(self) -> None:
+        """Close the file being appended to: later appends go to a new one, so every file
+        ``files()`` lists can be read to its end."""
+        self.close()
+
     def _write(self, line: bytes) -> None:
         if self._file is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / f"overflow-{time.time_ns()}.ndjson"
             self._file = FileIO(path, "ab")
-            log.warning("bus full: spooling envelopes to %s", path)
+            now = time.monotonic()
+            if now - self._logged_at >= LOG_EVERY_S:  # a stall rotates often: not a flood
+                self._logged_at = now
+                log.warning("spooling envelopes (bus full or store stalled) to %s", path)
         start = self._file.tell()
         try:
             view = memoryview(line)
@@ -78,6 +103,10 @@ class OverflowSpool:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def remove(self, path: Path) -> None:
+        """A spool file whose envelopes are written to the database."""
+        path.unlink(missing_ok=True)
 
     def files(self) -> list[Path]:
         if not self.directory.is_dir():

@@ -22,6 +22,7 @@ from processors.alert_stage import AlertStage
 from processors.clock import wall_ms
 from processors.families import family
 from processors.runtime import PartitionRuntime
+from sinks.batch import envelope_lines
 from sinks.client import connect
 from sinks.insert_thread import InsertThread
 from sinks.migrations import migrate
@@ -162,6 +163,17 @@ class Store:
         self.inserts.submit(batch, lambda: self.states.written(state_rows))
         return True
 
+    def stalled_s(self) -> float:
+        """How long the insert in flight has been running (0 when none is)."""
+        return self.inserts.in_flight()[1]
+
+    def unwritten(self) -> list[bytes]:
+        """The envelopes fed but not known to be in the database: the batch being written and
+        the one being collected, as spool lines (oldest first)."""
+        batch, _ = self.inserts.in_flight()
+        lines = [] if batch is None else envelope_lines(batch.events)
+        return lines + envelope_lines(self.writer.pending_events())
+
     def finish(self, timeout: float | None = None) -> bool:
         """End of input: emit every changed window, write everything, wait for it."""
         if not self.flush(windows=True, timeout=timeout):
@@ -175,8 +187,8 @@ class Store:
         if fired:
             self.notify(fired)
 
-    def close(self) -> None:
-        self.inserts.close(timeout=30.0)
+    def close(self, timeout: float = 30.0) -> None:
+        self.inserts.close(timeout=timeout)
         self._lookup_client.close()
         self.client.close()
 

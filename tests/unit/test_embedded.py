@@ -5,7 +5,8 @@ event clock advances the engine while input is quiet; the end of input finishes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,14 @@ START = 1_767_225_600_000
 
 class FakeEngine:
     """Records what the runner asks; ``due_every`` envelopes make a flush due; the first
-    ``busy`` non-blocking flushes report the previous insert as still running."""
+    ``busy`` non-blocking flushes report the previous insert as still running (for
+    ``stalled`` seconds); ``finishes`` is what ``finish`` answers."""
 
-    def __init__(self, due_every: int = 0, busy: int = 0) -> None:
+    def __init__(
+        self, due_every: int = 0, busy: int = 0, stalled: float = 0.0, finishes: bool = True
+    ) -> None:
+        self.stalled, self.finishes = stalled, finishes
+        self.unwritten_lines: list[bytes] = [b"fed-but-unwritten\n"]
         self.batches: list[list[Envelope]] = []
         self.walls: list[int | None] = []
         self.advanced: list[int] = []
@@ -61,11 +67,49 @@ class FakeEngine:
 
     def finish(self, timeout: float | None = None) -> bool:
         self.finished += 1
-        return True
+        return self.finishes
+
+    def stalled_s(self) -> float:
+        return self.stalled if self.busy > 0 else 0.0
+
+    def unwritten(self) -> list[bytes]:
+        return list(self.unwritten_lines)
 
     @property
     def clock_ms(self) -> int | None:
         return self._clock
+
+
+class FakeSpool:
+    """The spool in memory: appended lines and envelopes, files to read back."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.envelopes: list[Envelope] = []
+        self.rotations = 0
+        self.pending: list[list[Envelope]] = []
+
+    def append(self, envelope: Envelope) -> None:
+        self.envelopes.append(envelope)
+
+    def append_lines(self, lines: list[bytes]) -> int:
+        self.lines += lines
+        return len(lines)
+
+    def rotate(self) -> None:
+        self.rotations += 1
+        if self.envelopes:
+            self.pending.append(self.envelopes)
+            self.envelopes = []
+
+    def files(self) -> list[Path]:
+        return [Path(f"/spool/{i}") for i in range(len(self.pending))]
+
+    def read(self, path: Path) -> Iterator[Envelope]:
+        yield from self.pending[int(path.name)]
+
+    def remove(self, path: Path) -> None:
+        self.pending.pop(int(path.name))
 
 
 def _envelope(n: int) -> Envelope:
@@ -78,7 +122,8 @@ async def _run(count: int, engine: FakeEngine) -> EmbeddedRunner:
     for n in range(count):
         bus.publish(_envelope(n))
     await bus.close()
-    runner = EmbeddedRunner(bus, engine, EventClock(follow_wall=False), wall=lambda: 42)
+    clock = EventClock(follow_wall=False)
+    runner = EmbeddedRunner(bus, engine, clock, FakeSpool(), wall=lambda: 42)
     await runner.run()
     return runner
 
@@ -103,11 +148,54 @@ def test_every_envelope_queued_reaches_the_engine(count: int, due_every: int) ->
     assert due_after >= (count // DRAIN_BATCH if due_every else 0)
 
 
-def test_a_busy_insert_makes_the_flush_wait_off_the_loop() -> None:
-    engine = FakeEngine(due_every=1, busy=1)
+def test_a_busy_insert_is_polled_never_awaited_on_the_loop_and_stopping_ends_the_wait() -> None:
+    engine = FakeEngine(due_every=1, busy=2)
     runner = asyncio.run(_run(3, engine))
-    assert engine.flushes[:2] == [0, None]  # tried without waiting, then waited in a thread
-    assert runner.flush_waits == 1
+    assert engine.flushes == [0]  # the bus is closed: the bounded finish takes over
+    assert engine.finished == 1 and runner.stalls == 0
+
+
+def test_a_stalled_store_spools_what_is_in_memory_then_reads_it_back() -> None:
+    """An insert running past ``stall_s``: the fed-but-unwritten envelopes and the queued
+    ones go to the spool, new hooks too (in order); once the store answers, the spool is
+    applied and the bus uses memory again."""
+
+    async def scenario() -> tuple[FakeEngine, FakeSpool, EmbeddedRunner, bool]:
+        engine = FakeEngine(due_every=1, busy=10**9, stalled=5.0)
+        spool = FakeSpool()
+        bus = InMemoryBus(100, on_overflow=spool.append)
+        runner = EmbeddedRunner(
+            bus, engine, EventClock(follow_wall=False), spool, tick_s=0.01, stall_s=1.0
+        )
+        task = asyncio.create_task(runner.run())
+        bus.publish(_envelope(1))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if runner.stalls:
+                break
+        spilling = bus.spilling
+        bus.publish(_envelope(2))  # while stalled: straight to the spool
+        engine.busy = 0  # the store answers again
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if not bus.spilling:
+                break
+        await bus.close()
+        await task
+        return engine, spool, runner, spilling
+
+    engine, spool, runner, spilling = asyncio.run(scenario())
+    assert runner.stalls == 1 and spilling
+    assert spool.lines == [b"fed-but-unwritten\n"]
+    fed = [e["id"] for batch in engine.batches for e in batch]
+    assert fed == ["id-1", "id-2"]  # the spooled hook was applied after the stall
+    assert engine.finished == 1
+
+
+def test_a_final_flush_that_does_not_finish_in_time_spools_what_is_unwritten() -> None:
+    engine = FakeEngine(finishes=False)
+    runner = asyncio.run(_run(3, engine))
+    assert runner.spooled_at_stop == 1
 
 
 def test_quiet_input_advances_the_engine_by_wall_time() -> None:
@@ -117,7 +205,7 @@ def test_quiet_input_advances_the_engine_by_wall_time() -> None:
         engine = FakeEngine()
         bus = InMemoryBus(10, on_overflow=lambda e: pytest.fail("overflow"))
         clock = EventClock(follow_wall=True, wall=lambda: wall[0])
-        runner = EmbeddedRunner(bus, engine, clock, tick_s=0.01, wall=lambda: wall[0])
+        runner = EmbeddedRunner(bus, engine, clock, FakeSpool(), tick_s=0.01, wall=lambda: wall[0])
         task = asyncio.create_task(runner.run())
         bus.publish(_envelope(7))
         for _ in range(500):  # until the runner saw the envelope and ticked once

@@ -166,7 +166,7 @@ def test_keepalive_gaps(
 def test_keepalive_window_drops_too_old_times() -> None:
     cfg = ProcessorConfig(keepalive_reorder_window=3)
     state, _ = keepalives(0, 100_000, 110_000, 120_000, cfg=cfg)
-    assert state.keepalives.times == [100_000, 110_000, 120_000]
+    assert list(state.keepalives.times) == [100_000, 110_000, 120_000]
     assert (mod.render(state)["keepalive_count"], state.keepalives.max_gap) == (4, 100_000)
     assert state.keepalives.gaps == {}  # (0, 100_000) was final once 0 left the window
     before = copy_state(state)
