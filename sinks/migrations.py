@@ -19,6 +19,7 @@ import logging
 from typing import Any, Final
 
 from events.tables import ALERTS, MESSAGE_RATES_PARTS, STATE, STATUS_COUNTS_PARTS, TABLES, Table
+from sinks import migration_0005_export_ledger as export_ledger
 from sinks.cluster import alter_table_sql, create_distributed_sql, local_name, on_cluster
 from sinks.errors import translated
 from sinks.schema import (
@@ -86,6 +87,7 @@ def migrations(cluster: str | None = None) -> list[Migration]:
         (2, "create_kpi_views", create_views(cluster)),  # docs/kpi.md
         (3, "create_alerts", create_table(ALERTS, cluster)),  # docs/alerts.md
         (4, "session_incarnation_and_state", add_incarnation(cluster)),
+        (export_ledger.NUMBER, export_ledger.NAME, export_ledger.statements(cluster)),  # rating
     ]
 
 

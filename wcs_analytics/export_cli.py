@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default=None, choices=formats, help="csv (default), ...")
     parser.add_argument("--out", type=Path, default=None, help="output file (default stdout)")
     parser.add_argument("--service", default=None, help="read from a running service's API")
+    from wcs_analytics.rated_cli import add_arguments as rated_arguments  # --deck (rating.md)
+
+    rated_arguments(parser)
     settings_mod.add_flags(parser, ("data_dir", "clickhouse", "database", "log_level"))
 
 
@@ -129,6 +132,10 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, SettingsError) as exc:
         print(f"wcs-analytics export: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "deck", None):
+        from wcs_analytics.rated_cli import main as rated_main
+
+        return rated_main(args, spec, settings)
     progress = Progress(spec.fmt == "parquet", sys.stderr.buffer, time.monotonic)
     owner: AbstractContextManager[object] = nullcontext()
     if args.service:

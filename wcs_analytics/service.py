@@ -211,7 +211,7 @@ class Service:
             read_auth=read_side(settings),
             drops=self.drops,
         )
-        mount(app, self.read_access, app.read_dependencies)
+        mount(app, self.read_access, app.read_dependencies, settings.rates_dir)
         config = server_config(app, settings, self.guard)
         server = _Server(config)
         gc_tuning.tune()

@@ -246,6 +246,10 @@ class Settings:
     alert_webhook_format: str = _setting(
         "alertmanager", str, "webhook body: alertmanager (Alertmanager v2 list) or json"
     )
+    # -- rated exports (docs/rating.md) --
+    rates_dir: Path | None = _setting(
+        None, _opt_path, "rated exports over the API: each rate deck is a subdirectory here"
+    )
 
     # -- derived ------------------------------------------------------------------------------
     @property

@@ -178,3 +178,13 @@ def sdr_sql(db: str, spec: ExportSpec) -> str:
         f"LEFT JOIN ({counts}) AS sub ON s.media_session_id = sub.media_session_id "
         "ORDER BY start_ms, s.media_session_id"
     )
+
+
+def group_keys_sql(table: str, spec: ExportSpec) -> str:
+    """``[toString(key), ...]`` of ``spec.group_by`` over ``t``/``c`` (rated exports)."""
+    return "[" + ", ".join(f"toString({_key(k, table)})" for k in spec.group_by) + "]"
+
+
+def source_sql(db: str, table: str, where: str, spec: ExportSpec) -> str:
+    """The filtered ``t`` FINAL (and its connection ``c`` when a group key needs it)."""
+    return _source(db, table, where, spec)

@@ -353,7 +353,12 @@ def test_views_come_with_migration_2_on_an_existing_database(ch_client, fresh_db
     assert migrate(ch_client, fresh_db) == [1]
     write(ch_client, fresh_db, FIRST, LATER)  # data from before the upgrade
     monkeypatch.undo()
-    assert migrate(ch_client, fresh_db) == [2, 3, 4]  # 3: alerts, 4: incarnation and state
+    assert migrate(ch_client, fresh_db) == [
+        2,
+        3,
+        4,
+        5,
+    ]  # 3: alerts, 4: incarnation and state, 5: export ledger
     views = ch_client.query(
         "SELECT name FROM system.tables WHERE database = {db:String} AND engine = 'View'",
         parameters={"db": fresh_db},

@@ -7,6 +7,7 @@ import pytest
 from events.tables import TABLES
 from sinks.client import connect
 from sinks.errors import ConfigError
+from sinks.exports.ledger_tables import LEDGER_TABLES
 from sinks.migrations import MIGRATIONS, migrate
 from sinks.schema import create_table_sql
 
@@ -38,8 +39,8 @@ def test_every_table_has_exactly_the_contract_columns(ch_client, fresh_db):
     found: dict[str, list[tuple[str, str]]] = {}
     for table, name, kind in columns:
         found.setdefault(table, []).append((name, kind))
-    assert set(found) == {*TABLES, "schema_migrations"}
-    for name, table in TABLES.items():
+    assert set(found) == {*TABLES, *LEDGER_TABLES, "schema_migrations"}
+    for name, table in (TABLES | LEDGER_TABLES).items():
         assert found[name] == list(table.columns), name
 
 
@@ -51,7 +52,7 @@ def test_engines_keys_and_partitions_follow_the_contract(ch_client, fresh_db):
         parameters={"db": fresh_db},
     ).result_rows
     meta = {name: (engine, key, partition) for name, engine, key, partition in rows}
-    for name, table in TABLES.items():
+    for name, table in (TABLES | LEDGER_TABLES).items():
         engine, key, partition = meta[name]
         assert engine.startswith(f"{table.engine} "), name
         assert key.removeprefix("(").removesuffix(")") == ", ".join(table.order_by)

@@ -111,3 +111,6 @@ def test_every_route_but_health_and_hooks_is_guarded(app: FastAPI) -> None:
     assert {"/openapi.json", "/docs", "/dashboard", "/api/kpi/calls", "/api/export/{kind}"} <= set(
         checked
     )
+    if app.title != "wcs-analytics dashboard":
+        # the rated exports (docs/rating.md) are read-side routes of the running service
+        assert {"/api/export/{kind}/rated", "/api/export-runs"} <= set(checked), checked

@@ -12,24 +12,29 @@ guarded without further work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from ingest.read_auth import UNAUTHORIZED_RESPONSE
-from wcs_analytics.api import dashboard, exports
+from wcs_analytics.api import dashboard, exports, rated_exports
 from wcs_analytics.api.access import ReadAccess
 
 
-def build_routers(access: ReadAccess) -> list[APIRouter]:
+def build_routers(access: ReadAccess, rates_dir: Path | None = None) -> list[APIRouter]:
     """Every read router (add new ones here: ``mount`` guards them)."""
-    return [module.create_router(access) for module in (exports, dashboard)]
+    routers = [module.create_router(access) for module in (exports, dashboard)]
+    return [*routers, rated_exports.create_router(access, rates_dir)]  # docs/rating.md
 
 
-def mount(app: FastAPI, access: ReadAccess, dependencies: Sequence[Any]) -> None:
-    """Include every read router in ``app`` behind ``dependencies`` (the read guard)."""
+def mount(
+    app: FastAPI, access: ReadAccess, dependencies: Sequence[Any], rates_dir: Path | None = None
+) -> None:
+    """Include every read router in ``app`` behind ``dependencies`` (the read guard);
+    ``rates_dir``: the decks of rated exports (``--rates-dir``, docs/rating.md)."""
     responses = UNAUTHORIZED_RESPONSE if dependencies else None
-    for router in build_routers(access):
+    for router in build_routers(access, rates_dir):
         app.include_router(router, dependencies=list(dependencies), responses=responses)
 
 
