@@ -12,7 +12,7 @@ file may be a raw capture that never went through ingest).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -93,7 +93,7 @@ class Redactor:
     lower-casing the bytes); any other body gets the full walk.
     """
 
-    __slots__ = ("_keys", "_needles")
+    __slots__ = ("_keys", "_needles", "_text_needles")
 
     def __init__(self, keys: Iterable[str]) -> None:
         self._keys = frozenset(key.lower() for key in keys)
@@ -102,33 +102,45 @@ class Redactor:
         self._needles = tuple(
             sorted(n for n in needles if not any(o != n and o in n for o in needles))
         )
+        self._text_needles = tuple(needle.decode() for needle in self._needles)
 
     @property
     def keys(self) -> frozenset[str]:
         return self._keys
 
-    def __call__(self, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    def may_hold_key(self, raw: bytes | str) -> bool:
+        """False only when the JSON text ``raw`` certainly holds none of the keys."""
+        if not raw.isascii() or ("\\" in raw if type(raw) is str else b"\\" in raw):
+            return True
+        lowered = raw.lower()
+        needles = self._text_needles if type(lowered) is str else self._needles
+        return any(needle in lowered for needle in needles)  # type: ignore[operator]
+
+    def __call__(self, body: dict[str, Any], raw: bytes | str) -> dict[str, Any]:
         """``body`` (parsed from ``raw``) with the secret keys removed."""
-        if raw.isascii() and b"\\" not in raw:
-            lowered = raw.lower()
-            for needle in self._needles:
-                if needle in lowered:
-                    break
-            else:
-                return body
+        if not self.may_hold_key(raw):
+            return body
         result: dict[str, Any] = _redact_dict(body, self._keys)
         return result
 
 
-def envelope_redactor(extra_keys: Iterable[str] = ()) -> Callable[[Envelope], Envelope]:
-    """A function redacting an envelope's body with ingest's rule (default keys + ``extra_keys``).
+class EnvelopeRedactor:
+    """Ingest's rule (default keys + extra keys) applied to a recorded envelope (``replay``)."""
 
-    Returns the same envelope when nothing was removed, else a copy with the new body.
-    """
-    keys = frozenset(key.lower() for key in (*DEFAULT_REDACT_KEYS, *extra_keys))
+    __slots__ = ("_redactor",)
 
-    def redact_envelope(envelope: Envelope) -> Envelope:
-        body = _redact_dict(envelope["body"], keys)
-        return envelope if body is envelope["body"] else {**envelope, "body": body}
+    def __init__(self, extra_keys: Iterable[str] = ()) -> None:
+        self._redactor = Redactor((*DEFAULT_REDACT_KEYS, *extra_keys))
 
-    return redact_envelope
+    def __call__(self, envelope: Envelope, raw: str | None = None) -> Envelope:
+        """The same envelope when nothing was removed, else a copy with the new body; ``raw``,
+        the body's JSON text when known, lets a body without any key skip the walk."""
+        body = envelope["body"]
+        redactor = self._redactor
+        cleaned = _redact_dict(body, redactor.keys) if raw is None else redactor(body, raw)
+        return envelope if cleaned is body else {**envelope, "body": cleaned}
+
+
+def envelope_redactor(extra_keys: Iterable[str] = ()) -> EnvelopeRedactor:
+    """A function redacting an envelope's body with ingest's rule (default keys + ``extra_keys``)."""
+    return EnvelopeRedactor(extra_keys)

@@ -83,7 +83,7 @@ def read_envelopes(
                 rejected.line(f"{path}:{stats.lines}", line, str(exc))
                 continue
             stats.envelopes += 1
-            redacted = redact(envelope)
+            redacted = redact(envelope, body)
             yield (envelope, body) if redacted is envelope else (redacted, None)
             progress.update(done, stats.envelopes)
     progress.update(done, stats.envelopes, force=True)

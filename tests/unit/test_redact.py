@@ -125,3 +125,34 @@ def test_envelope_redactor_applies_the_ingest_rule_to_recorded_envelopes() -> No
     assert envelope["body"] is body and "sipPassword" in body  # input untouched
     clean = make(resolve("connect"), {"nodeId": "n"}, 1, "id-2")
     assert envelope_redactor()(clean) is clean
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"nodeId": "n", "sipPassword": "p"}',
+        '{"nodeId": "n", "SIPPASSWORD": "p"}',
+        '{"nodeId": "n", "\\u0073ipPassword": "p"}',  # an escape hides the key from the bytes
+        '{"nodeId": "é", "sipPassword": "p"}',
+        '{"custom": "{\\"token\\": \\"t\\"}"}',
+    ],
+)
+def test_envelope_redactor_given_the_body_text_still_finds_every_key(text: str) -> None:
+    from events.catalog import resolve
+    from events.envelope import make
+    from events.jsonbody import loads
+
+    envelope = make(resolve("connect"), loads(text), 1, "id-1")
+    cleaned = envelope_redactor()(envelope, text)
+    assert cleaned == envelope_redactor()(envelope)  # the pre-check changes nothing
+    assert "sippassword" not in orjson.dumps(cleaned["body"]).decode().lower()
+    assert "token" not in orjson.dumps(cleaned["body"]).decode().lower()
+
+
+def test_envelope_redactor_skips_the_walk_of_a_body_without_any_key() -> None:
+    from events.catalog import resolve
+    from events.envelope import make
+
+    body = {"nodeId": "n", "custom": {"nested": ["a", {"b": 1}]}}
+    envelope = make(resolve("connect"), body, 1, "id-1")
+    assert envelope_redactor()(envelope, orjson.dumps(body).decode()) is envelope
