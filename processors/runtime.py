@@ -87,14 +87,21 @@ class PartitionRuntime:
 
     # ---- feeding ----------------------------------------------------------------------
 
-    def unknown_keys(self, batch: Iterable[Envelope]) -> set[TimerKey]:
+    @staticmethod
+    def keys_of(batch: Iterable[Envelope]) -> list[tuple[str | None, str]]:
+        """``entity_key`` of each envelope (computed once, for ``unknown_keys`` and ``feed``)."""
+        return [entity_key(env) for env in batch]
+
+    def unknown_keys(
+        self, batch: Sequence[Envelope], keys: Sequence[tuple[str | None, str]] | None = None
+    ) -> set[TimerKey]:
         """Keys of the batch that are not in memory (candidates for a state-store lookup)."""
         found: set[TimerKey] = set()
-        for env in batch:
-            key, _ = entity_key(env)
+        states, evicting = self.states, self._evicting
+        for env, (key, _) in zip(batch, keys or self.keys_of(batch), strict=True):
             if key is not None:
                 skey = (env["family"], key)
-                if skey not in self.states and skey not in self._evicting:
+                if skey not in states and skey not in evicting:
                     found.add(skey)
         return found
 
@@ -107,12 +114,20 @@ class PartitionRuntime:
             self._put(key, state)
             self.counts.adopted += 1
 
-    def feed(self, batch: Sequence[Envelope], wall_ms: int | None = None) -> list[tuple[int, str]]:
+    def feed(
+        self,
+        batch: Sequence[Envelope],
+        wall_ms: int | None = None,
+        keys: Sequence[tuple[str | None, str]] | None = None,
+    ) -> list[tuple[int, str]]:
         """Fold a batch in order. Returns (index, reason) of rejected envelopes: times that
         are not plausible epoch milliseconds (never applied, never moving the clock).
-        ``wall_ms``: the wall clock, when there is one, to reject times far in the future."""
+        ``wall_ms``: the wall clock, when there is one, to reject times far in the future;
+        ``keys``: ``keys_of(batch)`` when the caller has it already."""
         rejected: list[tuple[int, str]] = []
         heap = self.timers.heap
+        if keys is None:
+            keys = self.keys_of(batch)
         for index, env in enumerate(batch):
             t = env["received_at"]
             clock = self.clock
@@ -126,7 +141,7 @@ class PartitionRuntime:
                 rejected.append((index, problem))
                 self.counts.rejected[problem] += 1
                 continue
-            self._apply(env, t)
+            self._apply(env, t, keys[index])
             if clock is None or t > clock:  # inlined _tick: this runs for most events
                 self.clock = t
                 if heap and heap[0][0] <= t:
@@ -147,8 +162,8 @@ class PartitionRuntime:
             return "time_in_future"
         return "time_jump"
 
-    def _apply(self, env: Envelope, t: int) -> None:
-        key, reason = entity_key(env)
+    def _apply(self, env: Envelope, t: int, keyed: tuple[str | None, str]) -> None:
+        key, reason = keyed
         if key is None:
             self.counts.skipped[reason] += 1
             return

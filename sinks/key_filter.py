@@ -28,16 +28,27 @@ class _Filter:
         self.count = 0
 
     def positions(self, h1: int, h2: int) -> list[int]:
-        return [(h1 + i * h2) % self.size for i in range(self.hashes)]
+        size = self.size
+        return [(h1 + i * h2) % size for i in range(self.hashes)]
 
-    def add(self, h1: int, h2: int) -> None:
+    def add(self, h1: int, h2: int) -> bool:
+        """Set the key's bits; False when they were all set already (maybe seen before)."""
+        bits, new = self.bits, False
         for pos in self.positions(h1, h2):
-            self.bits[pos >> 3] |= 1 << (pos & 7)
-        self.count += 1
+            byte, mask = pos >> 3, 1 << (pos & 7)
+            if not bits[byte] & mask:
+                bits[byte] |= mask
+                new = True
+        if new:
+            self.count += 1
+        return new
 
     def __contains__(self, hashed: tuple[int, int]) -> bool:
         bits = self.bits
-        return all(bits[pos >> 3] & (1 << (pos & 7)) for pos in self.positions(*hashed))
+        for pos in self.positions(*hashed):
+            if not bits[pos >> 3] & (1 << (pos & 7)):
+                return False
+        return True
 
 
 def _hash(family: str, key: str) -> tuple[int, int]:
@@ -60,14 +71,11 @@ class KeyFilter:
         return sum(len(f.bits) for f in self._filters)
 
     def add(self, family: str, key: str) -> None:
-        hashed = _hash(family, key)
-        if hashed in self._filters[-1]:
-            return
         current = self._filters[-1]
         if current.count >= current.capacity:  # rates halve: their sum stays < 2 x error_rate
             current = _Filter(current.capacity * 2, self.error_rate / 2 ** len(self._filters))
             self._filters.append(current)
-        current.add(*hashed)
+        current.add(*_hash(family, key))
 
     def might_contain(self, family: str, key: str) -> bool:
         hashed = _hash(family, key)

@@ -147,11 +147,12 @@ class PartitionEngine:
         for problem, item in bad:
             self._dead(problem, name, offset, orjson.dumps(item))
         runtime = part.runtime
-        unknown = runtime.unknown_keys(envelopes)
+        keys = runtime.keys_of(envelopes)
+        unknown = runtime.unknown_keys(envelopes, keys)
         if unknown:
             runtime.adopt(part.store.lookup(unknown))
         wall = self._now() if self.follow_wall else None
-        rejected = runtime.feed(envelopes, wall)
+        rejected = runtime.feed(envelopes, wall, keys)
         for index, reason in rejected:
             received_at = envelopes[index]["received_at"]
             problem = f"implausible received_at {received_at!r:.40} ({reason})"

@@ -63,30 +63,53 @@ class Progress:
         )
 
 
-def read_envelopes(
-    path: Path, stats: ReplayStats, rejected: Rejects, redact_keys: Iterable[str] = ()
-) -> Iterator[tuple[Envelope, str | None]]:
-    """Valid envelopes of an NDJSON file, in file order, redacted as ingest does (the file may
-    be a raw capture), with their body's JSON text when nothing was removed (None: it is
-    serialised again); bad lines are logged and set aside."""
+def read_chunks(
+    path: Path,
+    stats: ReplayStats,
+    rejected: Rejects,
+    redact_keys: Iterable[str] = (),
+    size: int = CHUNK,
+) -> Iterator[tuple[list[Envelope], list[str | None]]]:
+    """Valid envelopes of an NDJSON file, in file order and in chunks of ``size``, redacted
+    as ingest does (the file may be a raw capture), with their bodies' JSON text when nothing
+    was removed (None: it is serialised again); bad lines are logged and set aside."""
     redact = envelope_redactor(redact_keys)
     progress = Progress(path.stat().st_size)
-    done = 0
+    done = number = 0
+    chunk: list[Envelope] = []
+    bodies: list[str | None] = []
     with path.open("rb") as handle:
-        for stats.lines, line in enumerate(handle, 1):
+        for number, line in enumerate(handle, 1):
             done += len(line)
             if not line.strip():
                 continue
             try:
                 envelope, body = decode_keeping_body(line)
             except EnvelopeError as exc:
-                rejected.line(f"{path}:{stats.lines}", line, str(exc))
+                stats.lines = number
+                rejected.line(f"{path}:{number}", line, str(exc))
                 continue
-            stats.envelopes += 1
             redacted = redact(envelope, body)
-            yield (envelope, body) if redacted is envelope else (redacted, None)
-            progress.update(done, stats.envelopes)
+            chunk.append(redacted)
+            bodies.append(body if redacted is envelope else None)
+            if len(chunk) >= size:
+                stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
+                yield chunk, bodies
+                chunk, bodies = [], []
+                progress.update(done, stats.envelopes)
+    stats.lines = number
+    stats.envelopes += len(chunk)
+    if chunk:
+        yield chunk, bodies
     progress.update(done, stats.envelopes, force=True)
+
+
+def read_envelopes(
+    path: Path, stats: ReplayStats, rejected: Rejects, redact_keys: Iterable[str] = ()
+) -> Iterator[Envelope]:
+    """``read_chunks``, one envelope at a time."""
+    for chunk, _ in read_chunks(path, stats, rejected, redact_keys):
+        yield from chunk
 
 
 class Rejects:
@@ -131,15 +154,8 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     started = time.monotonic()
     written_before = store.writer.stats["rows_written"]
     with Rejects(rejects, stats) as rejected:
-        chunk: list[Envelope] = []
-        bodies: list[str | None] = []
-        for envelope, body in read_envelopes(path, stats, rejected, store.settings.redact_keys):
-            chunk.append(envelope)
-            bodies.append(body)
-            if len(chunk) >= CHUNK:
-                _feed(store, chunk, bodies, rejected)
-                chunk, bodies = [], []
-        _feed(store, chunk, bodies, rejected)
+        for chunk, bodies in read_chunks(path, stats, rejected, store.settings.redact_keys):
+            _feed(store, chunk, bodies, rejected)
         store.finish()
     stats.rows_written = store.writer.stats["rows_written"] - written_before
     stats.late_dropped = store.runtime.late_dropped
@@ -164,8 +180,7 @@ def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None)
     stats = ReplayStats()
     started = time.monotonic()
     with Rejects(rejects, stats) as rejected:
-        read = read_envelopes(path, stats, rejected, settings.redact_keys)
-        envelopes = (envelope for envelope, _ in read)
+        envelopes = read_envelopes(path, stats, rejected, settings.redact_keys)
         asyncio.run(publish_envelopes(settings, envelopes))
     stats.seconds = time.monotonic() - started
     return stats

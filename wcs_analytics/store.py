@@ -95,10 +95,11 @@ class Store:
     ) -> None:
         """Process a batch and queue its ``events`` rows; implausible envelopes go to
         ``rejected`` instead (not stored, not processed)."""
-        unknown = self.runtime.unknown_keys(envelopes)
+        keys = self.runtime.keys_of(envelopes)
+        unknown = self.runtime.unknown_keys(envelopes, keys)
         if unknown:
             self.runtime.adopt(self.states.lookup(unknown))
-        rejected = self.runtime.feed(envelopes, wall)
+        rejected = self.runtime.feed(envelopes, wall, keys)
         if rejected:
             skip = {index for index, _ in rejected}
             self.rejected += [(envelopes[i], reason) for i, reason in rejected]
