@@ -142,5 +142,5 @@ class EnvelopeRedactor:
 
 
 def envelope_redactor(extra_keys: Iterable[str] = ()) -> EnvelopeRedactor:
-    """A function redacting an envelope's body with ingest's rule (default keys + ``extra_keys``)."""
+    """Redacts an envelope's body with ingest's rule (default keys + ``extra_keys``)."""
     return EnvelopeRedactor(extra_keys)

@@ -45,10 +45,7 @@ class _Filter:
 
     def __contains__(self, hashed: tuple[int, int]) -> bool:
         bits = self.bits
-        for pos in self.positions(*hashed):
-            if not bits[pos >> 3] & (1 << (pos & 7)):
-                return False
-        return True
+        return all(bits[pos >> 3] & (1 << (pos & 7)) for pos in self.positions(*hashed))
 
 
 def _hash(family: str, key: str) -> tuple[int, int]:
