@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
@@ -39,12 +39,34 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+_JSON = {
+    "application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}
+}
+_BAD: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "A bad parameter, or the deck's problems (file, line, field)",
+        "content": _JSON,
+    }
+}
+_RATED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The rated export file (csv, jsonl or parquet)",
+        "content": {media: {} for media in CONTENT_TYPES.values()},
+    },
+    **_BAD,
+    500: {"description": "The export failed in the database", "content": _JSON},
+}
+_UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such export run", "content": _JSON}
+}
+
+
 def create_router(access: ReadAccess, rates_dir: Path | None) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/api/export/{kind}/rated")
+    @router.post("/api/export/{kind}/rated", response_class=Response, responses=_RATED)
     async def rated(
-        kind: str,
+        kind: Literal["billing", "cdr"],
         deck: str,
         start: str = Query(alias="from"),
         end: str = Query(alias="to"),
@@ -55,8 +77,6 @@ def create_router(access: ReadAccess, rates_dir: Path | None) -> APIRouter:
             spec = make_spec(kind, start, end, group_by, None, format)
         except ValueError as exc:
             return _error(str(exc))
-        if spec.kind not in ("billing", "cdr"):
-            return _error("rated exports: billing or cdr")
         if rates_dir is None:
             return _error("this service has no --rates-dir: rated exports are off")
         if not _DECK_NAME.match(deck):
@@ -83,9 +103,11 @@ def create_router(access: ReadAccess, rates_dir: Path | None) -> APIRouter:
         }
         return Response(body, media_type=CONTENT_TYPES[spec.fmt], headers=headers)
 
-    @router.get("/api/export-runs")
+    @router.get("/api/export-runs", responses=_BAD)
     async def runs(
-        kind: str, start: str = Query(alias="from"), end: str = Query(alias="to")
+        kind: Literal["billing", "cdr"],
+        start: str = Query(alias="from"),
+        end: str = Query(alias="to"),
     ) -> Response:
         try:
             span = parse_time(start), parse_time(end)
@@ -94,15 +116,21 @@ def create_router(access: ReadAccess, rates_dir: Path | None) -> APIRouter:
         found = await access.run(lambda c: list_runs(c, access.database, kind, *span))
         return JSONResponse([{f: getattr(r, f) for f in _RUN_FIELDS} for r in found])
 
-    @router.get("/api/export-runs/{export_id}/manifest")
+    @router.get("/api/export-runs/{export_id}/manifest", responses=_UNKNOWN)
     async def run_manifest(export_id: str) -> Response:
         run = await access.run(lambda c: recorded_run(c, access.database, export_id))
         if run is None:
             return _error(f"no export run {export_id!r}", 404)
         return JSONResponse(manifest(run))
 
-    @router.get("/api/export-runs/{export_id}/correction")
-    async def correction(export_id: str, format: str = "csv") -> Response:
+    @router.get(
+        "/api/export-runs/{export_id}/correction",
+        response_class=Response,
+        responses={**_RATED, **_UNKNOWN},
+    )
+    async def correction(
+        export_id: str, format: Literal["csv", "jsonl", "parquet"] = "csv"
+    ) -> Response:
         if format not in ("csv", "jsonl", "parquet"):
             return _error("format: csv, jsonl or parquet")
 
