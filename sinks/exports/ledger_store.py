@@ -93,14 +93,15 @@ def find_run(client: Any, db: str, export_id: str) -> RunRecord | None:
     return _record(rows[0]) if rows else None
 
 
-def list_runs(client: Any, db: str, kind: str, from_ms: int, to_ms: int) -> list[RunRecord]:
-    """Runs of ``kind`` whose period overlaps ``[from_ms, to_ms)``, oldest first."""
+def list_runs(client: Any, db: str, kind: str | None, from_ms: int, to_ms: int) -> list[RunRecord]:
+    """Runs of ``kind`` (None: every kind) whose period overlaps ``[from_ms, to_ms)``, oldest
+    first."""
     where = (
-        "kind = {kind:String} AND period_from < fromUnixTimestamp64Milli({to:Int64}, 'UTC')"
+        "({kind:String} = '' OR kind = {kind:String}) AND period_from < fromUnixTimestamp64Milli({to:Int64}, 'UTC')"
         " AND period_to > fromUnixTimestamp64Milli({from:Int64}, 'UTC')"
     )
     sql = _runs_sql(db, where) + " ORDER BY created_at, export_id"
-    params = {"kind": kind, "from": from_ms, "to": to_ms}
+    params = {"kind": kind or "", "from": from_ms, "to": to_ms}
     return [_record(row) for row in client.query(sql, parameters=params).result_rows]
 
 

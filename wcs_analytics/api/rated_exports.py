@@ -4,7 +4,7 @@ read router, so the read-side authentication applies.
 * ``POST /api/export/{billing|cdr}/rated?deck=NAME&from=..&to=..&group_by=..&format=..``
   rates with the deck ``<--rates-dir>/NAME``, records the run and answers the file, with
   headers ``X-Export-Id``, ``X-Export-Status`` (first, same, correction), ``X-Export-Corrects``.
-* ``GET /api/export-runs?kind=..&from=..&to=..``: recorded runs overlapping the period.
+* ``GET /api/export-runs?from=..&to=..[&kind=..]``: recorded runs overlapping the period.
 * ``GET /api/export-runs/{id}/manifest``: control totals (and the correction's, if any).
 * ``GET /api/export-runs/{id}/correction?format=..``: what changed since the corrected run.
 
@@ -105,9 +105,9 @@ def create_router(access: ReadAccess, rates_dir: Path | None) -> APIRouter:
 
     @router.get("/api/export-runs", responses=_BAD)
     async def runs(
-        kind: Literal["billing", "cdr"],
         start: str = Query(alias="from"),
         end: str = Query(alias="to"),
+        kind: Literal["billing", "cdr"] | None = None,
     ) -> Response:
         try:
             span = parse_time(start), parse_time(end)
