@@ -193,6 +193,9 @@ def lua_script(body: bytes) -> str:
 def run_wrk(args: argparse.Namespace, script: str, url: str, duration: int) -> str:
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency"]
     cmd += ["-s", script, url]
+    cpu = getattr(args, "wrk_cpu", None)
+    if cpu is not None and cpu >= 0 and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(cpu), *cmd]  # wrk pinned to one core
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(
@@ -236,6 +239,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load first")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
     parser.add_argument("--threads", type=int, default=1, help="wrk -t")
+    parser.add_argument(
+        "--wrk-cpu",
+        type=int,
+        default=(os.cpu_count() or 1) - 1 if (os.cpu_count() or 1) > 1 else -1,
+        help="pin wrk to this CPU with taskset (default: the last one; -1: not pinned)",
+    )
     parser.add_argument("--path", default="/wcs/StreamStatusEvent", help="hook path to POST")
     group = parser.add_mutually_exclusive_group()
     group.add_argument(

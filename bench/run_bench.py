@@ -93,7 +93,8 @@ def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
     return [
         "## Closed loop: run service vs bare echo (wrk)",
         "",
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency"
+        f"{f' pinned to CPU {args.wrk_cpu} (taskset)' if args.wrk_cpu >= 0 else ''}, "
         f"{len(MIX)}-hook session mix over {args.slots} interleaved slots "
         f"({', '.join(sorted({m for m, _ in MIX}))}).",
         "",
@@ -168,6 +169,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded wrk load")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
     parser.add_argument("--threads", type=int, default=1, help="wrk -t")
+    parser.add_argument(
+        "--wrk-cpu",
+        type=int,
+        default=(os.cpu_count() or 1) - 1 if (os.cpu_count() or 1) > 1 else -1,
+        help="pin wrk to this CPU with taskset (default: the last one; -1: not pinned)",
+    )
     parser.add_argument("--slots", type=int, default=500, help="sessions in progress at once")
     parser.add_argument("--rates", default="1000,2000,4000,8000", help="sustained ramp, req/s")
     parser.add_argument("--sustain", type=int, default=30, help="seconds per sustained step")
