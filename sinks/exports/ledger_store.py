@@ -97,7 +97,8 @@ def list_runs(client: Any, db: str, kind: str | None, from_ms: int, to_ms: int) 
     """Runs of ``kind`` (None: every kind) whose period overlaps ``[from_ms, to_ms)``, oldest
     first."""
     where = (
-        "({kind:String} = '' OR kind = {kind:String}) AND period_from < fromUnixTimestamp64Milli({to:Int64}, 'UTC')"
+        "({kind:String} = '' OR kind = {kind:String})"
+        " AND period_from < fromUnixTimestamp64Milli({to:Int64}, 'UTC')"
         " AND period_to > fromUnixTimestamp64Milli({from:Int64}, 'UTC')"
     )
     sql = _runs_sql(db, where) + " ORDER BY created_at, export_id"
