@@ -54,9 +54,20 @@ def export_chunks(client: Any, database: str, spec: ExportSpec) -> Generator[byt
         sql, columns = billing_sql(database, spec), billing_columns(spec)
     else:
         sql, columns = cdr_sql(database, spec), CDR_COLUMNS
-    if spec.fmt == "csv":
+    yield from stream_file(client, sql, columns, spec.fmt)
+
+
+def stream_file(
+    client: Any,
+    sql: str,
+    columns: tuple[str, ...],
+    fmt: str,
+    settings: dict[str, Any] = OUTPUT_SETTINGS,
+) -> Generator[bytes, None, None]:
+    """The query's result as a csv (with a header line), jsonl or parquet file, in chunks."""
+    if fmt == "csv":
         yield (",".join(columns) + "\n").encode()
-    stream = client.raw_stream(sql, fmt=_RAW_FORMATS[spec.fmt], settings=OUTPUT_SETTINGS)
+    stream = client.raw_stream(sql, fmt=_RAW_FORMATS[fmt], settings=settings)
     try:
         for chunk in stream:
             if chunk:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from sinks.exports import OUTPUT_SETTINGS, rated_sql
+from sinks.exports import OUTPUT_SETTINGS, rated_sql, stream_file
 from sinks.exports import ledger as lg
 from sinks.exports import ledger_store as store
 from sinks.exports.manifest import RatedRun, costs_json
@@ -25,7 +25,6 @@ from sinks.exports.spec import ExportSpec
 from sinks.rating.deck import Deck
 from sinks.rating.rate import rate
 
-_FORMATS = {"csv": "CSV", "jsonl": "JSONEachRow", "parquet": "Parquet"}
 RATED_KINDS = ("billing", "cdr")
 
 
@@ -99,16 +98,7 @@ def _fee_decimals(deck: Deck) -> int:
 
 
 def _stream(client: Any, sql: str, columns: tuple[str, ...], fmt_name: str) -> Iterator[bytes]:
-    if fmt_name == "csv":
-        yield (",".join(columns) + "\n").encode()
-    settings = OUTPUT_SETTINGS | {"join_use_nulls": 0}
-    stream = client.raw_stream(sql, fmt=_FORMATS[fmt_name], settings=settings)
-    try:
-        for chunk in stream:
-            if chunk:
-                yield bytes(chunk)
-    finally:
-        stream.close()
+    return stream_file(client, sql, columns, fmt_name, OUTPUT_SETTINGS | {"join_use_nulls": 0})
 
 
 def _group_by(record: store.RunRecord) -> tuple[str, ...]:
