@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import compiled
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -102,8 +104,8 @@ def floor(trace: Path, data_dir: Path) -> tuple[float, float, int]:
     return float(match.group(2)), wall, int(match.group(1))
 
 
-def replay(trace: Path, data_dir: Path) -> tuple[float, float, int]:
-    cmd = [CLI, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
+def replay(trace: Path, data_dir: Path, cli: str = CLI) -> tuple[float, float, int]:
+    cmd = [cli, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
     match, wall = run(cmd, REPLAYED)
     return float(match.group(3)), wall, int(match.group(4))
 
@@ -140,24 +142,31 @@ def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[
         "processors": "processors: `PartitionRuntime` feed + flush, decoded input (CPU s)",
         "floor": "floor: decode + store the raw `events` rows in chDB",
         "replay": "`wcs-analytics replay` (decode + processors + chDB sink)",
+        "processors_c": "processors, compiled build (`--compiled`: the wheel; CPU s)",
+        "replay_c": "`wcs-analytics replay`, compiled build (`--compiled`)",
     }
     for name, label in labels.items():
         if name not in median:
             continue
         ratio = ""
-        if name == "replay":
-            ratio = f"{median['floor'] / median['replay']:.2f}x the floor"
-        elif name == "processors" and "baseline" in median:
-            ratio = f"{median['baseline'] / median['processors']:.2f}x the baseline"
+        if name.startswith("replay"):
+            ratio = f"{median['floor'] / median[name]:.2f}x the floor"
+        elif name.startswith("processors") and "baseline" in median:
+            ratio = f"{median['baseline'] / median[name]:.2f}x the baseline"
+        if name.endswith("_c"):
+            ratio += f"; {median[name[:-2]] / median[name]:.2f}x interpreted"
         lines.append(
             f"| {label} | {median[name]:.2f} | {envelopes / median[name]:,.0f} | {ratio} |"
         )
-    walls = {n: statistics.median(r[1] for r in results[n]) for n in ("floor", "replay")}
+    walls = {n: statistics.median(r[1] for r in results[n]) for n in median if n != "baseline"}
+    walls = {n: w for n, w in walls.items() if w}
+    shown = ", ".join(
+        f"{n} {w:.2f} s" + ("" if n == "floor" else f" ({walls['floor'] / w:.2f}x)")
+        for n, w in walls.items()
+    )
     lines += [
         "",
-        f"Process wall times (start, chDB open, migrations, the loop, exit): floor "
-        f"{walls['floor']:.2f} s, replay {walls['replay']:.2f} s "
-        f"({walls['floor'] / walls['replay']:.2f}x).",
+        f"Process wall times (start, chDB open, migrations, the loop, exit): {shown}.",
         "",
     ]
     return "\n".join(lines)
@@ -173,6 +182,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline-src", type=Path, help="an older checkout whose Pipeline to measure too"
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also measure the wheel as pip install . builds it (mypyc-compiled processors)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/replay.md")
     return parser.parse_args(argv)
 
@@ -180,17 +194,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, list[tuple[Any, ...]]] = {
-        "baseline": [], "processors": [], "floor": [], "replay": []
+        "baseline": [], "processors": [], "processors_c": [], "floor": [], "replay": [],
+        "replay_c": [],
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="replay_bench_") as name:
         tmp = Path(name)
         trace = make_trace(args, tmp)
+        packages, cli = compiled.build(tmp) if args.compiled else (ROOT, CLI)
         for round_ in range(1, args.runs + 1):
             if args.baseline_src is not None:
                 results["baseline"].append(processors(trace, args.baseline_src, PIPELINE))
             results["processors"].append(processors(trace, ROOT, RUNTIME))
+            if args.compiled:
+                results["processors_c"].append(processors(trace, packages, RUNTIME))
             results["floor"].append(floor(trace, tmp / f"floor-{round_}"))
             results["replay"].append(replay(trace, tmp / f"replay-{round_}"))
+            if args.compiled:
+                results["replay_c"].append(replay(trace, tmp / f"replay-c-{round_}", cli))
             seconds = {n: f"{r[-1][0]:.2f}s" for n, r in results.items() if r}
             print(f"round {round_}: {seconds}", file=sys.stderr)
         text = report(args, trace, results)

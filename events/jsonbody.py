@@ -1,8 +1,8 @@
 """JSON parsing that keeps integers beyond 64 bits exactly (orjson turns them into floats).
 
-``loads`` parses with orjson; only when the text holds a run of 20 or more digits (the
-shortest integer orjson may not represent) is it parsed again with the standard library,
-and integers outside orjson's range become ``orjson.Fragment`` values: every
+``loads`` parses with orjson; only when the text holds a run of 19 or more digits (the
+shortest integer orjson may not represent is -9223372036854775809) is it parsed again with
+the standard library, and integers outside orjson's range become ``orjson.Fragment`` values: every
 ``orjson.dumps`` downstream (the events row, the spool, Kafka) writes their digits
 verbatim. Other stages see them as opaque values. The check is one ``bytes.translate`` and
 a substring search (about 1 us for an 860-byte hook body: bench/hook_parse_bench.py, numbers in
@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 
 _DIGITS: Final = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x2E for byte in range(256))
-_LONG_RUN: Final = b"0" * 20
+_LONG_RUN: Final = b"0" * 19
 _MIN, _MAX = -(2**63), 2**64 - 1  # orjson's integer range (i64 and u64)
 
 
@@ -27,7 +27,7 @@ def _exact_int(text: str) -> int | orjson.Fragment:
 
 
 def may_hold_big_int(raw: bytes) -> bool:
-    """Whether ``raw`` has 20+ consecutive ASCII digits (else orjson parses it exactly)."""
+    """Whether ``raw`` has 19+ consecutive ASCII digits (else orjson parses it exactly)."""
     return _LONG_RUN in raw.translate(_DIGITS)
 
 

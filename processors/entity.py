@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from events.envelope import Envelope
 from processors.values import Json, text
@@ -87,7 +87,9 @@ class Entity:
         "timed_out_at",
         "todo",
     )
-    DERIVED = ("todo",)  # not stored: rebuilt from ``fields`` on the next fold
+    DERIVED: ClassVar[tuple[str, ...]] = (
+        "todo",
+    )  # not stored: rebuilt from ``fields`` on the next fold
 
     def __init__(self, key: str, t: int, incarnation: int = 0) -> None:
         self.key = key

@@ -19,16 +19,15 @@ _SLOTS: dict[type, tuple[str, ...]] = {}
 
 
 def slots(cls: type) -> tuple[str, ...]:
-    """Every slot name of ``cls`` and its bases, base first."""
+    """Every slot name of ``cls`` and its bases, sorted."""
     found = _SLOTS.get(cls)
     if found is None:
-        names: list[str] = []
-        for klass in reversed(cls.__mro__):
-            for name in getattr(klass, "__slots__", ()):
-                if name not in names:
-                    names.append(name)
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            # a class compiled by mypyc lists its attributes in ``__mypyc_attrs__``
+            names.update(getattr(klass, "__mypyc_attrs__", getattr(klass, "__slots__", ())))
         derived = set(getattr(cls, "DERIVED", ()))
-        found = _SLOTS[cls] = tuple(n for n in names if n not in derived)
+        found = _SLOTS[cls] = tuple(sorted(names - derived))
     return found
 
 
@@ -43,7 +42,8 @@ def dump(state: Any) -> dict[str, Any]:
 
 def load(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a state of ``cls`` from ``dump`` output (after a JSON round trip)."""
-    state = cls.__new__(cls)
+    # every state class is built as ``cls(key, t, incarnation)``; the slots are set below
+    state = cls(data["key"], 0, 0)  # type: ignore[call-arg]
     for name in getattr(cls, "DERIVED", ()):
         setattr(state, name, None)
     nested = getattr(cls, "NESTED", {})

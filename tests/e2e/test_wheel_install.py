@@ -1,5 +1,9 @@
 """The install users get: the wheel, installed without extras into a clean virtualenv.
 
+The wheel is compiled (setup.py: the per-event processing modules through mypyc), so this
+module also proves the compiled modules behave like the source: the unit suite runs
+against them, and a replay through the installed CLI gives the rows of a replay from source.
+
 Builds the wheel from this checkout (as ``pip install .`` does), installs it into a fresh
 ``python -m venv`` (no system site-packages, no dev extras), then runs every subcommand's
 ``--help`` and a small ``simulate`` -> ``replay`` -> ``query`` round trip into chDB, from a
@@ -12,6 +16,7 @@ wheel itself (``--no-deps``); a changed dependency list builds a new virtualenv.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -23,6 +28,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from events.tables import OUTPUT_TABLES
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +63,7 @@ def _runtime_requirements(wheel: Path) -> list[str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # what deploy/Dockerfile copies, into a fresh tree: no stale build/ from an earlier build
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, source / name)
     for package in ("events", "ingest", "processors", "sinks", "wcs_analytics"):
         shutil.copytree(
@@ -112,3 +119,62 @@ def test_clean_install_runs_every_command(installed: Path, tmp_path: Path) -> No
     envelopes = sum(1 for line in trace.read_bytes().splitlines() if line.strip())
     count = _run(cli, "query", "--data-dir", data, "SELECT count() FROM events", cwd=tmp_path)
     assert count.split() == ["count()", str(envelopes)]
+
+    # the same trace replayed from the source tree (interpreted) gives the same rows
+    source_data = tmp_path / "source-data"
+    here = [sys.executable, "-m", "wcs_analytics.cli"]
+    _run(*here, "replay", trace, "--data-dir", source_data, cwd=ROOT)
+    for table in OUTPUT_TABLES:
+        sql = f"SELECT * FROM {table} FINAL ORDER BY ALL"
+        compiled = _run(cli, "query", "--data-dir", data, sql, cwd=tmp_path)
+        interpreted = _run(*here, "query", "--data-dir", source_data, sql, cwd=ROOT)
+        assert compiled == interpreted, table
+        if table in ("calls", "streams", "messages", "connections", "status_counts"):
+            assert len(compiled.splitlines()) > 2, table  # rows to compare
+
+
+def _compiled_modules() -> list[str]:
+    """``COMPILED`` of setup.py (read, not imported: importing it runs the build)."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILED":
+            found = ast.literal_eval(node.value)
+            assert isinstance(found, list) and found
+            return [str(path) for path in found]
+    raise AssertionError("setup.py has no COMPILED list")
+
+
+def test_wheel_holds_the_compiled_processing_modules(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for source in _compiled_modules():
+        stem = source.removesuffix(".py")
+        assert any(n.startswith(stem + ".cpython-") and n.endswith(".so") for n in names), stem
+        assert source in names  # the source ships too (tracebacks, readers)
+
+
+def test_unit_suite_passes_against_the_compiled_modules(wheel: Path, tmp_path: Path) -> None:
+    """The wheel's packages (compiled) next to a copy of the tests: nothing from the source
+    tree is importable there, and a probe test fails the run if a module was interpreted."""
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for folder in ("tests", "deploy", "docs", "bench"):
+        shutil.copytree(
+            ROOT / folder,
+            tmp_path / folder,
+            ignore=shutil.ignore_patterns("__pycache__", "results"),
+        )
+    modules = [p.removesuffix(".py").replace("/", ".") for p in _compiled_modules()]
+    (tmp_path / "tests" / "unit" / "test_zz_compiled_probe.py").write_text(
+        "import importlib\n\n"
+        f"def test_modules_are_compiled():\n    for name in {modules!r}:\n"
+        "        assert importlib.import_module(name).__file__.endswith('.so'), name\n"
+    )
+    out = _run(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit",
+        cwd=tmp_path, timeout_s=900,
+    )  # fmt: skip
+    assert re.search(r"\b\d+ passed\b", out) and " failed" not in out, out[-2000:]
+    assert "test_zz_compiled_probe" not in out  # ran and passed (-q names failures only)
