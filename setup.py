@@ -17,7 +17,8 @@ from pathlib import Path
 
 from setuptools import setup
 
-# the modules a batch goes through per event (pure: no IO, no asyncio, no introspection)
+# the modules a batch goes through per event or per entity (pure: no IO, no asyncio, no
+# introspection)
 COMPILED = [
     "processors/calls.py",
     "processors/clock.py",
@@ -33,6 +34,7 @@ COMPILED = [
     "processors/streams.py",
     "processors/values.py",
     "processors/windows.py",
+    "sinks/key_filter.py",
 ]
 
 

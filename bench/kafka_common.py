@@ -24,7 +24,15 @@ if str(ROOT) not in sys.path:
 
 from tests.kafka_broker import free_port_pair  # noqa: E402  (needs ROOT on sys.path)
 
-CLI = str(ROOT / ".venv/bin/wcs-analytics")
+CLI = str(ROOT / ".venv/bin/wcs-analytics")  # use_cli() replaces it (--compiled)
+
+
+def use_cli(cli: str) -> None:
+    """Run every CLI process of this bench with ``cli`` (bench/compiled.py's launcher)."""
+    global CLI
+    CLI = cli
+
+
 KAFKA_SH = ROOT / "deploy/kafka/kafka.sh"
 Popen = subprocess.Popen[bytes]
 

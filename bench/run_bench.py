@@ -39,6 +39,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import compiled
 from ingest_bench import ROOT, run_wrk, uvicorn_server
 from report import (
     Run,
@@ -56,11 +57,11 @@ from run_mix import MIX, lua_mix
 CLI = str(ROOT / ".venv/bin/wcs-analytics")
 
 
-def ab_runs(args: argparse.Namespace, tmp: Path) -> tuple[list[Run], str]:
+def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], str]:
     """Alternate echo / run service under wrk; returns the runs and a stored-events note."""
     completed = 0
     with ExitStack() as stack:
-        service = stack.enter_context(Service(CLI, tmp / "ab-data", tmp / "ab-service.log"))
+        service = stack.enter_context(Service(cli, tmp / "ab-data", tmp / "ab-service.log"))
         bases = {"bare echo": stack.enter_context(uvicorn_server("echo_app")), "run": service.base}
         runs: list[Run] = []
         passes = [("warmup", args.warmup)] * (args.warmup > 0) + [
@@ -184,6 +185,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-ab", action="store_true", help="only the sustained ramp")
     parser.add_argument("--skip-sustained", action="store_true", help="only the wrk A/B")
+    parser.add_argument(
+        "--compiled", action="store_true", help="run the wheel as pip install . builds it (mypyc)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/run.md")
     return parser.parse_args(argv)
 
@@ -196,12 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = header()
     with tempfile.TemporaryDirectory(prefix="run_bench_") as name:
         tmp = Path(name)
+        cli = compiled.build(tmp)[1] if args.compiled else CLI
         if not args.skip_ab:
-            lines += ab_table(args, *ab_runs(args, tmp))
+            lines += ab_table(args, *ab_runs(args, tmp, cli))
         if not args.skip_sustained:
             steps: list[StepResult] = []
             for rate in (int(r) for r in args.rates.split(",")):
-                steps.append(sustained_step(CLI, tmp / f"step-{rate}", rate, args))
+                steps.append(sustained_step(cli, tmp / f"step-{rate}", rate, args))
                 print(f"sustained {rate:,} req/s: {steps[-1].verdict()}", file=sys.stderr)
                 if not steps[-1].ok:
                     break

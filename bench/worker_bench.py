@@ -41,7 +41,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_common import CLI, ROOT, broker, cli_process, fresh_prefix, group_lag, stop, topics_with
+import compiled
+import kafka_common
+from kafka_common import ROOT, broker, cli_process, fresh_prefix, group_lag, stop, topics_with
 from report import publish
 
 if str(ROOT) not in sys.path:
@@ -82,7 +84,15 @@ def lag_topics(bootstrap: str, prefix: str) -> list[str]:
 
 def replay_round(trace: Path, work: Path) -> float:
     """Seconds ``wcs-analytics replay`` reports for its loop into a fresh chDB."""
-    cmd = [CLI, "replay", str(trace), "--data-dir", str(work), "--log-level", "warning"]
+    cmd = [
+        kafka_common.CLI,
+        "replay",
+        str(trace),
+        "--data-dir",
+        str(work),
+        "--log-level",
+        "warning",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
     found = re.search(r"in ([\d.]+)s,", done.stdout)
     if found is None:
@@ -102,7 +112,7 @@ def one_round(
     prefix = fresh_prefix(f"worker{i}")
     work.mkdir(parents=True)
     envelopes = sum(1 for line in trace.read_bytes().splitlines() if line.strip())
-    cmd = [CLI, "replay", str(trace), "--kafka", bootstrap, "--topic-prefix", prefix]
+    cmd = [kafka_common.CLI, "replay", str(trace), "--kafka", bootstrap, "--topic-prefix", prefix]
     cmd += ["--topic-partitions", str(args.partitions), "--log-level", "warning"]
     started = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
@@ -154,7 +164,17 @@ def one_round(
 
 def _event_ids(dsn: str, database: str) -> set[str]:
     sql = f"SELECT DISTINCT id FROM {database}.events"
-    cmd = [CLI, "query", "--clickhouse", dsn, "--log-level", "warning", "--format", "jsonl", sql]
+    cmd = [
+        kafka_common.CLI,
+        "query",
+        "--clickhouse",
+        dsn,
+        "--log-level",
+        "warning",
+        "--format",
+        "jsonl",
+        sql,
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     return {json.loads(line)["id"] for line in done.stdout.splitlines() if line.strip()}
 
@@ -228,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between lag polls")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per round at most")
+    parser.add_argument(
+        "--compiled", action="store_true", help="run the wheel as pip install . builds it (mypyc)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/worker.md")
     args = parser.parse_args(argv)
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -236,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         name = stack.enter_context(tempfile.TemporaryDirectory(prefix="worker_bench_"))
         bs = stack.enter_context(broker(args.bootstrap))
         tmp = Path(name)
+        if args.compiled:
+            kafka_common.use_cli(compiled.build(tmp)[1])
         server = None
         if args.sink == "server":  # a test module (not type-checked): loaded by name
             server_cls = importlib.import_module("tests.chdb_server").ChdbServer
             server = stack.enter_context(server_cls(tmp / "server")).dsn
         trace = args.trace or tmp / "trace.ndjson"
         if args.trace is None:
-            cmd = [CLI, "simulate", "--out", str(trace), "--scale", str(args.scale)]
+            cmd = [kafka_common.CLI, "simulate", "--out", str(trace), "--scale", str(args.scale)]
             subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
         rounds: list[Round] = []
         counts = [int(n) for n in args.workers.split(",")]
