@@ -29,7 +29,7 @@ PY = ".venv/bin/python"
 BENCHES: dict[str, list[str]] = {
     "ingest": [PY, "bench/ingest_bench.py"],
     "run": [PY, "bench/run_bench.py", "--rates", "1000,2000,4000,8000", "--sustain", "30"],
-    "replay": [PY, "bench/replay_bench.py"],
+    "replay": [PY, "bench/replay_bench.py", "--compiled"],
     "sink": [PY, "bench/sink_bench.py"],
 }
 # Real Kafka (each starts its own broker via deploy/kafka/kafka.sh): only with --kafka (~6 min)
