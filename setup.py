@@ -3,8 +3,9 @@ there (about twice the events per second of the same modules interpreted; docs/p
 #compiled). The compiled modules are the same source: every test runs against both builds.
 
 - ``WCS_ANALYTICS_PURE=1`` (or no C compiler / no Python headers): a pure-Python build.
-- Editable installs (``pip install -e``, ``make venv``) are always pure, so an edited module
-  is what runs; a compiled extension next to it in the tree would shadow it.
+- Editable installs are pure (``make venv`` sets ``WCS_ANALYTICS_PURE=1``; a plain
+  ``pip install -e`` is detected), so an edited module is what runs: a compiled extension
+  next to it in the tree would shadow it.
 """
 
 from __future__ import annotations
