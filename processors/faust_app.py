@@ -169,7 +169,7 @@ def create_app(
 
         @app.timer(TICK_S, on_leader=True, name="wcs-alerts")  # type: ignore[untyped-decorator]
         async def alerts() -> None:
-            await _leader_step(holder, leader_factory, alert_topic, notify, final=False)
+            await leader_step(holder, leader_factory, alert_topic, notify, final=False)
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         owned.update(part_name(tp) for tp in assigned if tp.topic in topics)
@@ -198,7 +198,7 @@ def create_app(
         if line is not None:
             log.info("%s", line)
         if leader_factory is not None and app.is_leader():
-            await _leader_step(holder, leader_factory, alert_topic, notify, final=True)
+            await leader_step(holder, leader_factory, alert_topic, notify, final=True)
         if on_shutdown is not None:
             await asyncio.to_thread(on_shutdown)  # e.g. the webhook queue drains
 
@@ -220,16 +220,20 @@ def _caught_up(app: Any, eng: Engine) -> bool:
     return True
 
 
-async def _leader_step(
+async def leader_step(
     holder: dict[str, Any],
     leader_factory: Callable[[], Leader],
     topic: Any,
     notify: Callable[[list[dict[str, Any]]], None] | None,
     final: bool,
 ) -> None:
-    if "leader" not in holder:
-        holder["leader"] = await asyncio.to_thread(leader_factory)
-    fired = await asyncio.to_thread(holder["leader"].step, final)
+    # One step at a time: the timer's step may still run in its thread when shutdown's final
+    # step starts, and the detector's ClickHouse client takes one query at a time.
+    lock = holder.setdefault("leader_lock", asyncio.Lock())
+    async with lock:
+        if "leader" not in holder:
+            holder["leader"] = await asyncio.to_thread(leader_factory)
+        fired = await asyncio.to_thread(holder["leader"].step, final)
     if not fired:
         return
     if topic is not None:
