@@ -117,7 +117,7 @@ def decode(raw: bytes | str) -> Envelope:
     return validate(obj)
 
 
-class _Wire(msgspec.Struct):
+class Wire(msgspec.Struct):
     """The envelope as it is read from a file or a record: the body kept as raw JSON."""
 
     v: int
@@ -132,7 +132,7 @@ class _Wire(msgspec.Struct):
     app_key: str | None = None
 
 
-_WIRE = msgspec.json.Decoder(_Wire)
+_WIRE = msgspec.json.Decoder(Wire)
 
 
 def decode_keeping_body(raw: bytes) -> tuple[Envelope, str]:
@@ -140,11 +140,22 @@ def decode_keeping_body(raw: bytes) -> tuple[Envelope, str]:
     serialisation). Raises EnvelopeError like ``decode``."""
     try:
         wire = _WIRE.decode(raw)
-        body = loads(bytes(wire.body))  # integers beyond 64 bits kept exact
-    except (msgspec.DecodeError, orjson.JSONDecodeError):
+    except msgspec.DecodeError:
         return _fallback(raw)
+    return from_wire(wire) or _fallback(raw)
+
+
+def from_wire(wire: Wire) -> tuple[Envelope, str] | None:
+    """The envelope of a strictly decoded ``Wire`` and its body's JSON text; None when the
+    strict decode is not enough to accept it (the caller takes the slow path, which names
+    the problem or accepts what the strict decoder refused)."""
+    raw_body = bytes(wire.body)
+    try:
+        body = loads(raw_body)  # integers beyond 64 bits kept exact
+    except orjson.JSONDecodeError:
+        return None
     if wire.v != VERSION or wire.family not in FAMILIES or type(body) is not dict:
-        return _fallback(raw)
+        return None
     envelope: Envelope = {
         "v": wire.v,
         "id": wire.id,
@@ -157,7 +168,7 @@ def decode_keeping_body(raw: bytes) -> tuple[Envelope, str]:
         "app_key": wire.app_key,
         "body": body,
     }
-    return envelope, bytes(wire.body).decode()
+    return envelope, raw_body.decode()
 
 
 def _fallback(raw: bytes) -> tuple[Envelope, str]:

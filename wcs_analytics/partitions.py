@@ -140,7 +140,7 @@ class PartitionEngine:
             return
         part.applied = offset
         try:
-            envelopes, bad = split_batch(value)
+            envelopes, bodies, bad = split_batch(value)
         except EnvelopeError as exc:
             self._dead(str(exc), name, offset, value)
             return
@@ -160,7 +160,8 @@ class PartitionEngine:
         if rejected:
             skip = {index for index, _ in rejected}
             envelopes = [env for i, env in enumerate(envelopes) if i not in skip]
-        self.writer.add_events(envelopes)
+            bodies = [body for i, body in enumerate(bodies) if i not in skip]
+        self.writer.add_events(envelopes, bodies)
         part.clock.observe(runtime.clock)
         part.envelopes += len(envelopes)
         self.progress.processed += len(envelopes)

@@ -240,6 +240,19 @@ def assert_same(
             f"e.g. missing {missing[:2]} extra {extra[:2]}"
         )
     assert sum(len(rows) for rows in want.values()) > 5000
+    assert sum(b'"billingId":' + BIG_INT in row["body"].encode() for row in got["events"]) == 1
+
+
+BIG_INT = b"123456789012345678901234567890"
+
+
+def big_int_line(line: bytes) -> bytes:
+    """A copy of the envelope ``line`` (new id) whose body also holds an integer beyond 64
+    bits: every path must store its digits exactly (``events.body``)."""
+    envelope = orjson.loads(line)
+    envelope["id"] += "-big"
+    envelope["body"]["billingId"] = "@big@"
+    return orjson.dumps(envelope).replace(b'"@big@"', BIG_INT) + b"\n"
 
 
 @dataclass(frozen=True)
@@ -254,5 +267,7 @@ def embedded_result(tmp_path_factory: pytest.TempPathFactory) -> Embedded:
     root = tmp_path_factory.mktemp("embedded")
     trace = root / "trace.ndjson"
     cli("simulate", "--out", str(trace), "--seed", "3", "--scale", "3")
+    with trace.open("ab") as out:
+        out.write(big_int_line(trace.read_bytes().split(b"\n", 1)[0]))
     cli("replay", str(trace), "--data-dir", str(root / "d1"))
     return Embedded(trace, read_tables(dsn_of(root / "d1")))

@@ -16,6 +16,7 @@ from events.records import (
     decode_batch,
     encode_batch,
     join_encoded,
+    split_batch,
 )
 
 IDS = IdSource("rec")
@@ -89,3 +90,41 @@ def test_what_is_wrong_is_named(value: bytes, message: str) -> None:
     with pytest.raises(EnvelopeError) as caught:
         decode_batch(value)
     assert message in str(caught.value)
+
+
+BIG = "123456789012345678901234567890"
+
+
+def _with_big_int() -> bytes:
+    body = b'{"callId":"c-9","nodeId":"n","billingId":%s,"status":"RING"}' % BIG.encode()
+    head = orjson.dumps({**ENVELOPES[0], "body": None})[: -len(b"null}")]
+    return b'{"v":2,"envelopes":[' + head + body + b"}]}"
+
+
+def test_split_keeps_the_envelopes_and_their_body_text() -> None:
+    envelopes, bodies, bad = split_batch(encode_batch(ENVELOPES))
+    assert envelopes == ENVELOPES and bad == []
+    assert bodies == [orjson.dumps(e["body"]).decode() for e in ENVELOPES]
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_integers_beyond_64_bits_keep_every_digit(split: bool) -> None:
+    value = _with_big_int()
+    if split:
+        envelopes, bodies, _ = split_batch(value)
+        assert bodies == [value[value.index(b'"body":') + 7 : -3].decode()]
+        assert f'"billingId":{BIG}' in str(bodies[0])
+    else:
+        envelopes = decode_batch(value)
+    assert f'"billingId":{BIG}' in orjson.dumps(envelopes[0]["body"]).decode()
+
+
+def test_split_sets_a_bad_envelope_aside_and_keeps_its_neighbours() -> None:
+    envelopes, bodies, bad = split_batch(_bad(1))
+    assert envelopes == [ENVELOPES[0], ENVELOPES[2]]
+    assert bodies == [None, None]  # the slow path: serialised again when stored
+    assert [problem for problem, _ in bad] == ["envelopes[1]: field 'key' must be str, got None"]
+
+
+def test_split_reads_an_old_single_envelope_record() -> None:
+    assert split_batch(encode(ENVELOPES[1])) == ([ENVELOPES[1]], [None], [])
