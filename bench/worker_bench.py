@@ -8,8 +8,11 @@ events``) start, and the consumer group's lag over the input topics is polled ev
 s. *Caught up* = the first poll with lag 0 (rows and state inserted, offsets committed; the
 commit interval is 1 s). Reported per round: seconds from process start to the first commit
 (Faust start, topic checks, migrations, the partitions' state loaded), to caught up, and
-envelopes / (caught up - first commit). After SIGTERM the distinct ``events`` ids must equal the
-envelopes published. Median of ``--runs`` rounds, alternating.
+envelopes / (caught up - first commit), the machine's CPU busy share over the same time
+(/proc/stat: every process -- workers, broker, ClickHouse server -- so a second worker cannot
+scale on a machine one worker already keeps busy) and the workers' own CPU seconds. After
+SIGTERM the distinct ``events`` ids must equal the envelopes published. Median of ``--runs``
+rounds, alternating.
 
 ``--sink chdb`` (default): each round's worker writes to an embedded chDB of its own (one worker
 only: chDB has one owner process). ``--sink server``: every worker of a round writes to one test
@@ -66,6 +69,8 @@ class Round:
     exit_status: int
     events_rows: int
     replay_s: float = 0.0  # wcs-analytics replay of the same file (0: not run)
+    busy: float = 0.0  # share of the machine's CPU time busy from worker start to caught up
+    worker_cpu_s: float = 0.0  # CPU seconds the workers used until caught up (all threads)
 
     @property
     def rate(self) -> float:
@@ -74,6 +79,27 @@ class Round:
     @property
     def rate_total(self) -> float:
         return self.envelopes / self.caught_up_s
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine (/proc/stat; (0, 0) where there is none)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process, all threads (0 when unknown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def lag_topics(bootstrap: str, prefix: str) -> list[str]:
@@ -128,9 +154,10 @@ def one_round(
             flags = ["worker", "--kafka", bootstrap, "--topic-prefix", prefix]
             flags += ["--clickhouse", dsn, "--database", database, "--data-dir", str(d)]
             flags += ["--topic-partitions", str(args.partitions)]
-            flags += ["--worker-clock", "events", "--log-level", "warning"]
+            flags += ["--worker-clock", "events", "--log-level", args.worker_log_level]
             procs.append(stack.enter_context(cli_process(flags, d / "worker.log")))
         started = time.monotonic()
+        busy0, total0 = cpu_times()
         first, lag = 0.0, -1
         while lag != 0:
             if (
@@ -149,6 +176,9 @@ def one_round(
             if not first and done > 0:
                 first = time.monotonic() - started
         caught_up = time.monotonic() - started
+        busy1, total1 = cpu_times()
+        busy = (busy1 - busy0) / max(total1 - total0, 1)
+        worker_cpu = sum(process_cpu_s(p.pid) for p in procs)
         t_stop = time.monotonic()
         statuses = [stop(p, timeout=120) for p in procs]
         stop_s = time.monotonic() - t_stop
@@ -158,8 +188,9 @@ def one_round(
     status = max(statuses, key=abs)
     replay_s = replay_round(trace, work / "replay") if args.with_replay else 0.0
     return Round(
-        i, workers, envelopes, publish_s, first, caught_up, stop_s, status, len(ids), replay_s
-    )
+        i, workers, envelopes, publish_s, first, caught_up, stop_s, status, len(ids), replay_s,
+        busy, worker_cpu,
+    )  # fmt: skip
 
 
 def _event_ids(dsn: str, database: str) -> set[str]:
@@ -191,12 +222,14 @@ def report(args: argparse.Namespace, rounds: list[Round], when: str, load: str) 
         "(`replay --kafka`, batch records) before the workers start.",
         "",
         "| round | workers | envelopes | publish s | first commit s | caught up s | envelopes/s "
-        "(after first commit) | envelopes/s (from start) | SIGTERM exit s | exit | events ids |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "(after first commit) | envelopes/s (from start) | machine CPU busy | worker CPU s "
+        "| SIGTERM exit s | exit | events ids |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.index} | {r.workers} | {r.envelopes:,} | {r.publish_s:.1f} "
         f"| {r.first_commit_s:.1f} | {r.caught_up_s:.1f} | {r.rate:,.0f} | {r.rate_total:,.0f} "
+        f"| {r.busy:.0%} | {r.worker_cpu_s:.1f} "
         f"| {r.stop_s:.1f} | {r.exit_status} | {r.events_rows:,} |"
         for r in rounds
     ]
@@ -246,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-replay", action="store_true", help="embedded replay side by side")
     parser.add_argument("--trace", type=Path, help="an existing envelope NDJSON instead")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
+    parser.add_argument(
+        "--worker-log-level", default="warning", help="info: each flush and its insert waits"
+    )
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between lag polls")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per round at most")
     parser.add_argument(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -29,7 +30,7 @@ class Engine(Protocol):
     parts: dict[str, Any]
     dead: list[tuple[str, bytes]]
 
-    def assign(self, name: str) -> Any: ...
+    def assign(self, names: list[str]) -> list[Any]: ...
     def add(self, part: Any) -> None: ...
     def revoke(self, names: list[str]) -> None: ...
     def feed(self, name: str, offset: int, value: bytes) -> None: ...
@@ -63,18 +64,25 @@ class Flusher:
         self.unacked: list[Any] = []  # fed since the last flush
         self.inflight: list[Any] = []  # in the flush being written
         self.flushes = 0
+        self.waited_s = 0.0  # flushes waiting for the previous insert (ClickHouse behind)
 
     async def flush(self, force: bool = False, windows: bool = True) -> None:
         if not force and not self.engine.due():
             await self._ack_settled()
             return
         async with self.lock:
-            await asyncio.to_thread(self.engine.idle)
+            started = time.monotonic()
+            if not self.engine.idle(0):
+                await asyncio.to_thread(self.engine.idle)
+            self.waited_s += time.monotonic() - started
             await self._ack(self.inflight)
             self.engine.flush(windows=windows)
             self.inflight, self.unacked = self.unacked, []
             self.flushes += 1
-            log.info("flush %d: %s", self.flushes, self.engine.progress_line())
+            log.info(
+                "flush %d (%.1f s waited for inserts so far): %s",
+                self.flushes, self.waited_s, self.engine.progress_line(),
+            )  # fmt: skip
 
     async def _ack_settled(self) -> None:
         """Without more input: ack the flush once written, and records that left nothing to
@@ -147,8 +155,13 @@ def create_app(
                 name = part_name(event.message.tp)
                 if name not in owned:
                     continue  # revoked while buffered: its new owner reads it again
-                if name not in eng.parts:
-                    eng.add(await asyncio.to_thread(eng.assign, name))
+                if name not in eng.parts:  # load every owned partition not loaded yet
+                    missing = sorted(owned.difference(eng.parts) | {name})
+                    for part in await asyncio.to_thread(eng.assign, missing):
+                        if part.name in owned:  # not revoked while loading
+                            eng.add(part)
+                    if name not in eng.parts:
+                        continue
                 eng.feed(name, event.message.offset, event.value)
                 flusher.unacked.append(event)
             if eng.dead:

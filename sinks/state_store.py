@@ -57,29 +57,7 @@ class StateStore:
     def load(self) -> tuple[dict[str, Any] | None, list[tuple[TimerKey, Any]]]:
         """(partition meta or None, open entity states); fills the key filter with every
         entity key stored for this partition."""
-        db = self._db
-        with translated(f"reading the state of {self.part}"):
-            meta_rows = self._client.query(
-                f"SELECT argMax(state, version) FROM {db}.entity_state "
-                "WHERE family = '' AND key = {p:String}",
-                parameters={"p": self.part},
-            ).result_rows
-            keys = self._client.query(
-                f"SELECT family, key FROM {db}.entity_state WHERE part = {{p:String}} "
-                "AND family != '' GROUP BY family, key",
-                parameters={"p": self.part},
-            ).result_rows
-            open_rows = self._client.query(
-                f"SELECT family, key, argMax(state, version), argMax(open, version) "
-                f"FROM {db}.entity_state WHERE part = {{p:String}} AND family != '' "
-                "GROUP BY family, key HAVING argMax(open, version) = 1",
-                parameters={"p": self.part},
-            ).result_rows
-        for fam, key in keys:
-            self.keys.add(fam, key)
-        meta = orjson.loads(meta_rows[0][0]) if meta_rows and meta_rows[0][0] else None
-        states = [((fam, key), decode(fam, text)) for fam, key, text, _ in open_rows]
-        return meta, states
+        return load_many([self])[self.part]
 
     # ---- lookups -------------------------------------------------------------------
 
@@ -153,3 +131,41 @@ class StateStore:
                 key = (row["family"], row["key"])
                 if self._inflight.get(key) is row["state"]:  # not evicted again since
                     del self._inflight[key]
+
+
+Loaded = tuple[dict[str, Any] | None, list[tuple[TimerKey, Any]]]
+
+
+def load_many(stores: list[StateStore]) -> dict[str, Loaded]:
+    """``load`` of several partitions' stores (one database, one client) in three queries
+    whatever their number: a worker given 24 partitions by a rebalance reads their state at
+    once instead of one partition at a time."""
+    if not stores:
+        return {}
+    first = stores[0]
+    client, db, parts = first._client, first._db, [store.part for store in stores]
+    with translated(f"reading the state of {', '.join(parts)}"):
+        meta_rows = client.query(
+            f"SELECT key, argMax(state, version) FROM {db}.entity_state "
+            "WHERE family = '' AND key IN {ps:Array(String)} GROUP BY key",
+            parameters={"ps": parts},
+        ).result_rows
+        keys = client.query(
+            f"SELECT part, family, key FROM {db}.entity_state WHERE part IN {{ps:Array(String)}} "
+            "AND family != '' GROUP BY part, family, key",
+            parameters={"ps": parts},
+        ).result_rows
+        open_rows = client.query(
+            f"SELECT part, family, key, argMax(state, version) "
+            f"FROM {db}.entity_state WHERE part IN {{ps:Array(String)}} AND family != '' "
+            "GROUP BY part, family, key HAVING argMax(open, version) = 1",
+            parameters={"ps": parts},
+        ).result_rows
+    by_part = {store.part: store for store in stores}
+    for part, fam, key in keys:
+        by_part[part].keys.add(fam, key)
+    metas = {part: orjson.loads(text) for part, text in meta_rows if text}
+    loaded: dict[str, Loaded] = {part: (metas.get(part), []) for part in parts}
+    for part, fam, key, text in open_rows:
+        loaded[part][1].append(((fam, key), decode(fam, text)))
+    return loaded

@@ -36,7 +36,7 @@ from sinks import freshness, window_totals
 from sinks.client import connect
 from sinks.insert_thread import InsertThread
 from sinks.migrations import migrate
-from sinks.state_store import StateStore
+from sinks.state_store import StateStore, load_many
 from sinks.writer import ClickHouseWriter
 from wcs_analytics import gc_tuning
 from wcs_analytics.settings import Settings
@@ -101,22 +101,27 @@ class PartitionEngine:
 
     # ---- assignment ------------------------------------------------------------------
 
-    def assign(self, name: str) -> Partition:
-        """Load the stored state of input partition ``name`` (IO: call in a thread)."""
-        runtime = PartitionRuntime(self.settings.processor_config(), persistent=True)
-        store = StateStore(self._reader, self.settings.database, name, self._now)
-        meta, states = store.load()
-        part = Partition(name, runtime, store, EventClock(self.follow_wall, self._now))
-        if meta is not None:
-            runtime.load_meta(meta)
-            part.applied = int(meta.get("offset", -1))
-            part.clock.observe(runtime.clock)
-        runtime.adopt(states)
-        log.info(
-            "adopted %s: offset %d, %d open entities, clock %s",
-            name, part.applied, runtime.open_entities(), runtime.clock,
-        )  # fmt: skip
-        return part
+    def assign(self, names: list[str]) -> list[Partition]:
+        """Load the stored state of input partitions ``names``, all in one read (IO: call in
+        a thread)."""
+        stores = [StateStore(self._reader, self.settings.database, n, self._now) for n in names]
+        loaded = load_many(stores)
+        parts = []
+        for store in stores:
+            meta, states = loaded[store.part]
+            runtime = PartitionRuntime(self.settings.processor_config(), persistent=True)
+            part = Partition(store.part, runtime, store, EventClock(self.follow_wall, self._now))
+            if meta is not None:
+                runtime.load_meta(meta)
+                part.applied = int(meta.get("offset", -1))
+                part.clock.observe(runtime.clock)
+            runtime.adopt(states)
+            log.info(
+                "adopted %s: offset %d, %d open entities, clock %s",
+                part.name, part.applied, runtime.open_entities(), runtime.clock,
+            )  # fmt: skip
+            parts.append(part)
+        return parts
 
     def add(self, part: Partition) -> None:
         self.parts[part.name] = part
