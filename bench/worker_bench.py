@@ -8,11 +8,11 @@ events``) start, and the consumer group's lag over the input topics is polled ev
 s. *Caught up* = the first poll with lag 0 (rows and state inserted, offsets committed; the
 commit interval is 1 s). Reported per round: seconds from process start to the first commit
 (Faust start, topic checks, migrations, the partitions' state loaded), to caught up, and
-envelopes / (caught up - first commit), the machine's CPU busy share over the same time
-(/proc/stat: every process -- workers, broker, ClickHouse server -- so a second worker cannot
-scale on a machine one worker already keeps busy) and the workers' own CPU seconds. After
-SIGTERM the distinct ``events`` ids must equal the envelopes published. Median of ``--runs``
-rounds, alternating.
+(envelopes of the records not committed at the first commit) / (caught up - first commit),
+the machine's CPU busy share over the same span (/proc/stat: every process -- workers,
+broker, ClickHouse server -- so a second worker cannot scale on a machine one worker already
+keeps busy) and the workers' own CPU seconds. After SIGTERM the distinct ``events`` ids must
+equal the envelopes published. Median of ``--runs`` rounds, alternating.
 
 ``--sink chdb`` (default): each round's worker writes to an embedded chDB of its own (one worker
 only: chDB has one owner process). ``--sink server``: every worker of a round writes to one test
@@ -69,12 +69,15 @@ class Round:
     exit_status: int
     events_rows: int
     replay_s: float = 0.0  # wcs-analytics replay of the same file (0: not run)
-    busy: float = 0.0  # share of the machine's CPU time busy from worker start to caught up
+    left: float = 1.0  # share of the input records not committed yet at the first commit
+    busy: float = 0.0  # share of the machine's CPU time busy from the first commit to caught up
     worker_cpu_s: float = 0.0  # CPU seconds the workers used until caught up (all threads)
 
     @property
     def rate(self) -> float:
-        return self.envelopes / max(self.caught_up_s - self.first_commit_s, 1e-9)
+        """Envelopes of the records still uncommitted at the first commit, per second from
+        then to caught up (records hold ~equal numbers of envelopes: replay --kafka fills them)."""
+        return self.envelopes * self.left / max(self.caught_up_s - self.first_commit_s, 1e-9)
 
     @property
     def rate_total(self) -> float:
@@ -158,7 +161,7 @@ def one_round(
             procs.append(stack.enter_context(cli_process(flags, d / "worker.log")))
         started = time.monotonic()
         busy0, total0 = cpu_times()
-        first, lag = 0.0, -1
+        first, lag, left = 0.0, -1, 1.0
         while lag != 0:
             if (
                 any(p.poll() is not None for p in procs)
@@ -175,6 +178,8 @@ def one_round(
                 continue
             if not first and done > 0:
                 first = time.monotonic() - started
+                left = lag / (lag + done)  # share of the records not committed yet
+                busy0, total0 = cpu_times()
         caught_up = time.monotonic() - started
         busy1, total1 = cpu_times()
         busy = (busy1 - busy0) / max(total1 - total0, 1)
@@ -189,7 +194,7 @@ def one_round(
     replay_s = replay_round(trace, work / "replay") if args.with_replay else 0.0
     return Round(
         i, workers, envelopes, publish_s, first, caught_up, stop_s, status, len(ids), replay_s,
-        busy, worker_cpu,
+        left, busy, worker_cpu,
     )  # fmt: skip
 
 
