@@ -4,6 +4,7 @@ the Dockerfile and .env.example use exists; required variables fail fast; topics
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from wcs_analytics import settings
 from wcs_analytics.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = DEPLOY.parent
 COMPOSE_TEXT = (DEPLOY / "docker-compose.yml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -206,7 +208,11 @@ def test_dockerfile_installs_the_compiled_wheel_on_python_311():
     assert DOCKERFILE.startswith("#") and "\nFROM python:3.11-slim\n" in DOCKERFILE
     # the build stage has the C compiler and everything setup.py reads; the image gets the wheel
     assert "FROM python:3.11-slim AS build" in DOCKERFILE and " gcc " in DOCKERFILE
-    assert "COPY pyproject.toml setup.py README.md ./" in DOCKERFILE
+    # every file the build reads from the project root (a missing license file fails it)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {"pyproject.toml", "setup.py", project["readme"], *project["license-files"]}
+    copied = re.search(r"^COPY ((?:\S+ )+)\./$", DOCKERFILE, flags=re.MULTILINE)
+    assert copied and needed <= set(copied.group(1).split()), needed
     assert "RUN pip wheel --no-cache-dir --no-deps -w /wheels ." in DOCKERFILE
     assert "RUN pip install /wheels/*.whl" in DOCKERFILE
     build = SERVICES["migrate"]["build"]
