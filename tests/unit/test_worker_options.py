@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import aiokafka
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from wcs_analytics.settings import MAX_RECORD_BYTES, load
 from wcs_analytics.worker import FETCH_BYTES, faust_options
@@ -19,8 +20,10 @@ def test_a_fetch_brings_many_batch_records_per_partition() -> None:
 
 
 def test_fetched_bytes_stay_bounded_by_the_response_limit() -> None:
-    # Faust does not set fetch_max_bytes: aiokafka's default bounds one fetch response, so a
+    # Faust does not set fetch_max_bytes, so aiokafka's default bounds one fetch response and a
     # bigger per-partition size does not multiply by the number of partitions
+    for create in ("_create_worker_consumer", "_create_client_consumer"):
+        assert "fetch_max_bytes" not in inspect.getsource(getattr(AIOKafkaConsumerThread, create))
     default = inspect.signature(aiokafka.AIOKafkaConsumer).parameters["fetch_max_bytes"].default
     assert default <= 64 << 20
     assert default >= FETCH_BYTES
