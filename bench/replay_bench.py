@@ -11,7 +11,12 @@ Input: an envelope NDJSON written by ``wcs-analytics simulate --out`` (``--scale
 - floor: ``bench/floor_store.py``, a subprocess that reads the file, decodes every line with
   ``events.envelope.decode`` and inserts the ``events`` rows into a fresh chDB in 50 000-row
   inserts: what storing the raw events alone costs;
-- replay: ``wcs-analytics replay FILE --data-dir <fresh dir>`` as a subprocess.
+- replay: ``wcs-analytics replay FILE --data-dir <fresh dir>`` as a subprocess;
+- with ``--split N``: the file split by entity key as Kafka partitions it (``partition_of`` of
+  the envelope key, N parts, file order kept) and N ``replay`` processes, one per part, each
+  with its own fresh data dir, run at once; rated by the slowest part's loop. Not a product
+  path (windows are counted per part, not summed; N chDB instead of one): the headroom a
+  multi-process replay has on this machine.
 
 Floor and replay are rated by the seconds each reports for its loop (read, process, write,
 all inserts finished); the process wall times (start, chDB open, migrations) are shown too.
@@ -110,6 +115,47 @@ def replay(trace: Path, data_dir: Path, cli: str = CLI) -> tuple[float, float, i
     return float(match.group(3)), wall, int(match.group(4))
 
 
+def split(trace: Path, parts: int, tmp: Path) -> list[Path]:
+    """``trace`` split by envelope key into ``parts`` files, as Kafka partitions would."""
+    import orjson
+
+    from ingest.kafka_batch import partition_of
+
+    paths = [tmp / f"part-{i}.ndjson" for i in range(parts)]
+    outs = [path.open("wb") for path in paths]
+    with trace.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                outs[partition_of(orjson.loads(line)["key"].encode(), parts)].write(line)
+    for out in outs:
+        out.close()
+    return paths
+
+
+def replay_split(paths: list[Path], data_dir: Path, cli: str) -> tuple[float, float, int]:
+    """One ``replay`` per part, all at once; (slowest loop s, wall s, rows written)."""
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [cli, "replay", str(p), "--data-dir", str(data_dir / p.stem), "--log-level", "warning"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for p in paths
+    ]
+    outs = [proc.communicate() for proc in procs]
+    wall = time.perf_counter() - started
+    seconds, rows = 0.0, 0
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        match = REPLAYED.search(out)
+        if proc.returncode != 0 or match is None:
+            raise SystemExit(f"replay of a part failed ({proc.returncode}):\n{out}{err}")
+        seconds, rows = max(seconds, float(match.group(3))), rows + int(match.group(4))
+    return seconds, wall, rows
+
+
 def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
     if args.trace is not None:
         return Path(args.trace)
@@ -144,13 +190,17 @@ def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[
         "replay": "`wcs-analytics replay` (decode + processors + chDB sink)",
         "processors_c": "processors, compiled build (`--compiled`: the wheel; CPU s)",
         "replay_c": "`wcs-analytics replay`, compiled build (`--compiled`)",
+        "split": f"{args.split} `replay` processes on key-split parts at once (`--split`)",
     }
     for name, label in labels.items():
         if name not in median:
             continue
         ratio = ""
-        if name.startswith("replay"):
+        if name.startswith("replay") or name == "split":
             ratio = f"{median['floor'] / median[name]:.2f}x the floor"
+        if name == "split":
+            ref = "replay_c" if "replay_c" in median else "replay"
+            ratio += f"; {median[ref] / median[name]:.2f}x one `replay` of the whole file"
         elif name.startswith("processors") and "baseline" in median:
             ratio = f"{median['baseline'] / median[name]:.2f}x the baseline"
         if name.endswith("_c"):
@@ -187,6 +237,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure the wheel as pip install . builds it (mypyc-compiled processors)",
     )
+    parser.add_argument(
+        "--split",
+        type=int,
+        default=0,
+        help="also run N replays of key-split parts at once (the compiled build with --compiled)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/replay.md")
     return parser.parse_args(argv)
 
@@ -195,12 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, list[tuple[Any, ...]]] = {
         "baseline": [], "processors": [], "processors_c": [], "floor": [], "replay": [],
-        "replay_c": [],
+        "replay_c": [], "split": [],
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="replay_bench_") as name:
         tmp = Path(name)
         trace = make_trace(args, tmp)
         packages, cli = compiled.build(tmp) if args.compiled else (ROOT, CLI)
+        parts = split(trace, args.split, tmp) if args.split > 1 else []
         for round_ in range(1, args.runs + 1):
             if args.baseline_src is not None:
                 results["baseline"].append(processors(trace, args.baseline_src, PIPELINE))
@@ -211,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             results["replay"].append(replay(trace, tmp / f"replay-{round_}"))
             if args.compiled:
                 results["replay_c"].append(replay(trace, tmp / f"replay-c-{round_}", cli))
+            if parts:
+                results["split"].append(replay_split(parts, tmp / f"split-{round_}", cli))
             seconds = {n: f"{r[-1][0]:.2f}s" for n, r in results.items() if r}
             print(f"round {round_}: {seconds}", file=sys.stderr)
         text = report(args, trace, results)
