@@ -33,6 +33,7 @@ MESSAGE: Final = FAMILIES["message"]
 STREAM: Final = FAMILIES["stream"]
 EARLIEST_MS: Final = 946_684_800_000  # 2000-01-01: earlier times are not milliseconds
 LATEST_MS: Final = 4_102_444_800_000  # 2100-01-01: later times are not milliseconds
+TICK_KEY: Final[tuple[str | None, str]] = (None, "tick")  # not owned: moves the clock only
 
 
 @dataclass
@@ -88,9 +89,14 @@ class PartitionRuntime:
     # ---- feeding ----------------------------------------------------------------------
 
     @staticmethod
-    def keys_of(batch: Iterable[Envelope]) -> list[tuple[str | None, str]]:
-        """``entity_key`` of each envelope (computed once, for ``unknown_keys`` and ``feed``)."""
-        return [entity_key(env) for env in batch]
+    def keys_of(
+        batch: Iterable[Envelope], owned: Sequence[bool] | None = None
+    ) -> list[tuple[str | None, str]]:
+        """``entity_key`` of each envelope (computed once, for ``unknown_keys`` and ``feed``);
+        with ``owned``, only of the owned ones (the others get ``TICK_KEY``)."""
+        if owned is None:
+            return [entity_key(env) for env in batch]
+        return [entity_key(env) if own else TICK_KEY for env, own in zip(batch, owned, strict=True)]
 
     def unknown_keys(
         self, batch: Sequence[Envelope], keys: Sequence[tuple[str | None, str]] | None = None
@@ -119,29 +125,35 @@ class PartitionRuntime:
         batch: Sequence[Envelope],
         wall_ms: int | None = None,
         keys: Sequence[tuple[str | None, str]] | None = None,
+        owned: Sequence[bool] | None = None,
     ) -> list[tuple[int, str]]:
         """Fold a batch in order. Returns (index, reason) of rejected envelopes: times that
         are not plausible epoch milliseconds (never applied, never moving the clock).
         ``wall_ms``: the wall clock, when there is one, to reject times far in the future;
-        ``keys``: ``keys_of(batch)`` when the caller has it already."""
+        ``keys``: ``keys_of(batch, owned)`` when the caller has it already; ``owned``: which
+        envelopes are this runtime's (``processors.split``). The others only move the clock
+        (only their ``received_at`` is read), as they would in one runtime fed everything."""
         rejected: list[tuple[int, str]] = []
         heap = self.timers.heap
         if keys is None:
-            keys = self.keys_of(batch)
+            keys = self.keys_of(batch, owned)
         for index, env in enumerate(batch):
             t = _time_of(env)  # checked here: input may carry anything
             clock = self.clock
+            own = owned is None or owned[index]
             if not (
                 type(t) is int
                 and EARLIEST_MS <= t <= LATEST_MS
                 and (clock is None or t <= clock + self.cfg.max_clock_jump_ms)
                 and (wall_ms is None or t <= wall_ms + self.cfg.max_future_ms)
             ):
-                problem = self._implausible(t, wall_ms)
-                rejected.append((index, problem))
-                self.counts.rejected[problem] += 1
+                if own:
+                    problem = self._implausible(t, wall_ms)
+                    rejected.append((index, problem))
+                    self.counts.rejected[problem] += 1
                 continue
-            self._apply(env, t, keys[index])
+            if own:
+                self._apply(env, t, keys[index])
             if clock is None or t > clock:  # inlined _tick: this runs for most events
                 self.clock = t
                 if heap and heap[0][0] <= t:
@@ -293,6 +305,10 @@ class PartitionRuntime:
             due = stage.next_due
             if due is not None and due <= now:
                 self._pending += stage.advance(now)
+        self._schedule_windows()
+
+    def stage_changed(self) -> None:
+        """The stage's ``next_due`` changed outside the runtime (``processors.split``)."""
         self._schedule_windows()
 
     def _schedule_windows(self) -> None:

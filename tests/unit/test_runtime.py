@@ -625,3 +625,32 @@ def test_meta_round_trip_continues_windows_and_clock() -> None:
     rows = restored.flush()
     assert of(rows, "status_counts") == of(runtime.flush(), "status_counts")
     assert [r["count"] for r in of(rows, "status_counts")] == [3]
+
+
+# ---- owned envelopes (processors.split): the others only move the clock -------------------
+
+
+def test_envelopes_not_owned_move_the_clock_only() -> None:
+    runtime = PartitionRuntime(CFG)
+    ring = calls("mine")(CSE, BASE, "RING")
+    other = calls("theirs")(CSE, BASE + SETUP + 1, "FAILED")
+    assert runtime.feed([ring, other], owned=[True, False]) == []
+    rows = checked(runtime.flush())
+    # not applied: no entity, no status counted; but its time timed the owned call out
+    assert [(r["call_id"], r["closed_by"]) for r in of(rows, "calls")] == [("mine", "timeout")]
+    assert status_totals(rows) == Counter({("call", "RING"): 1})
+    assert runtime.clock == BASE + SETUP + 1
+    assert runtime.open_entities() == 0
+
+
+def test_implausible_envelopes_not_owned_are_not_reported_and_do_not_move_the_clock() -> None:
+    runtime = PartitionRuntime(CFG)
+    start = calls("c")(CSE, BASE, "RING")
+    theirs = with_time(calls("x")(CSE, BASE, "RING"), BASE + CFG.max_clock_jump_ms + 1)
+    mine = with_time(calls("y")(CSE, BASE, "RING"), "soon")
+    assert runtime.feed([start, theirs, mine], owned=[True, False, True]) == [
+        (2, "time_not_epoch_ms")
+    ]
+    assert runtime.clock == BASE
+    assert runtime.counts.rejected == Counter({"time_not_epoch_ms": 1})
+    assert runtime.keys_of([start, theirs], owned=[True, False])[1] == (None, "tick")
