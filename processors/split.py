@@ -27,19 +27,21 @@ points; hand the merger every part's ``take_emissions()`` after the parts' ``fee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from events.envelope import Envelope
 from events.tables import Row
 from processors.alert_rules import AlertRules
 from processors.alert_stage import AlertStage
+from processors.clock import TimerKey
 from processors.config import ProcessorConfig
 from processors.runtime import PartitionRuntime
-from processors.windows import COUNTERS, DIMS
+from processors.windows import COUNTERS, DIMS, render
 
 # (clock, emitted at a due point (else by a flush), partial window rows)
 Emission = tuple[int | None, bool, list[Row]]
+Lookup = Callable[[set[TimerKey]], Iterable[tuple[TimerKey, Any]]]
 _NO_RULES = AlertRules(rules=())
 
 
@@ -73,11 +75,27 @@ class Part:
         self.runtime = PartitionRuntime(cfg, self._tap, persistent)
         self._tap.runtime = self.runtime
 
-    def feed(self, batch: Sequence[Envelope], owners: Sequence[int]) -> list[tuple[int, str]]:
+    def feed(
+        self, batch: Sequence[Envelope], owners: Sequence[int], lookup: Lookup | None = None
+    ) -> list[tuple[int, str]]:
         """Apply the envelopes of ``batch`` whose owner (``owners[i]``) is this part, every one
-        moving the clock; returns the owned ones rejected as ``PartitionRuntime.feed`` does."""
-        index = self.index
-        return self.runtime.feed(batch, owned=[owner == index for owner in owners])
+        moving the clock; returns the owned ones rejected as ``PartitionRuntime.feed`` does.
+        ``lookup``: the stored states of owned keys not in memory (as ``Store.feed``)."""
+        index, runtime = self.index, self.runtime
+        owned = [owner == index for owner in owners]
+        keys = runtime.keys_of(batch, owned)
+        if lookup is not None:
+            unknown = runtime.unknown_keys(batch, keys)
+            if unknown:
+                runtime.adopt(lookup(unknown))
+        return runtime.feed(batch, keys=keys, owned=owned)
+
+    def load_meta(self, meta: dict[str, Any]) -> None:
+        """Continue one runtime's stored meta: its clock; the first part also takes its
+        windows (each part's counts are added to the others'). Adopt the stored open states
+        of the keys this part owns after this."""
+        windows = meta["windows"] if self.index == 0 else {"late_dropped": 0, "windows": []}
+        self.runtime.load_meta({"clock": meta["clock"], "windows": windows, "stage": None})
 
     def flush(self, windows: bool = True) -> list[Row]:
         """This part's entity and gap rows (its window rows are in ``take_emissions``)."""
@@ -112,6 +130,13 @@ class WindowSums:
             summed["version"] = sum(summed[c] for c in COUNTERS[table])
             out.append((table, summed))
         return out
+
+    def seed(self, part: int, windows: dict[str, Any]) -> None:
+        """Windows restored into ``part`` (``WindowCounts.to_json``) are its latest partials."""
+        for start, table, dims, counts, _ in windows["windows"]:
+            _, values = render(start, (table, tuple(dims)), counts)
+            key = (table, start, *(values[d] for d in DIMS[table]))
+            self.latest.setdefault(key, {})[part] = values
 
     def forget_before(self, start: int) -> None:
         """Drop windows that started before ``start`` (past their retention: never again)."""
@@ -154,6 +179,13 @@ class _Summing(AlertStage):
             return []
         return real.advance(now_ms)
 
+    def to_json(self) -> dict[str, Any]:
+        return {} if self.real is None else self.real.to_json()
+
+    def load(self, data: dict[str, Any]) -> None:
+        if self.real is not None and data:
+            self.real.load(data)
+
 
 class Merger:
     """Sums the parts' windows; runs the one alert stage at one runtime's clock values."""
@@ -165,6 +197,25 @@ class Merger:
         self.runtime = PartitionRuntime(cfg, self.stage)
         self.stage.runtime = self.runtime
         self._flushed: list[tuple[int, list[Row]]] = []
+
+    def load_meta(self, meta: dict[str, Any]) -> None:
+        """Continue one runtime's stored meta: its clock and alert stage; its windows are the
+        first part's (``Part.load_meta``), so they are that part's latest partials here."""
+        empty = {"late_dropped": 0, "windows": []}
+        self.runtime.load_meta({"clock": meta["clock"], "windows": empty, "stage": meta["stage"]})
+        self.sums.seed(0, meta["windows"])
+
+    def meta(self, part_metas: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """One runtime's meta from the parts' (``PartitionRuntime.meta``, taken at the same
+        point of the input): the common clock, the windows summed, the alert stage."""
+        clocks = {meta["clock"] for meta in part_metas} | {self.runtime.clock}
+        if len(clocks) != 1:
+            raise ValueError(f"parts at different points of the input: clocks {clocks}")
+        return {
+            "clock": self.runtime.clock,
+            "windows": sum_windows([meta["windows"] for meta in part_metas]),
+            "stage": self.stage.to_json() if self.stage.real is not None else None,
+        }
 
     def add(self, part_emissions: Sequence[list[Emission]]) -> None:
         """Every part's ``take_emissions()`` (index = part) since the last call."""
@@ -197,3 +248,22 @@ class Merger:
                 self.sums.forget_before(clock - cfg.window_retention_ms - 2 * cfg.window_ms)
         out, self.stage.out = self.stage.out, []
         return out + rows
+
+
+def sum_windows(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``WindowCounts.to_json`` of the parts, added up: counts summed per window, a window
+    changed since its last emission if it is in any part, late drops summed."""
+    held: dict[tuple[Any, ...], list[Any]] = {}
+    for data in parts:
+        for start, table, dims, counts, dirty in data["windows"]:
+            key = (start, table, tuple(dims))
+            found = held.get(key)
+            if found is None:
+                held[key] = [start, table, list(dims), list(counts), dirty]
+            else:
+                found[3] = [a + b for a, b in zip(found[3], counts, strict=True)]
+                found[4] = found[4] or dirty
+    return {
+        "late_dropped": sum(data["late_dropped"] for data in parts),
+        "windows": list(held.values()),
+    }

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
+import orjson
 from helpers.envs import (
     BASE,
     CFG,
@@ -47,9 +48,10 @@ from processors import streams as stream_mod
 from processors.alert_rules import AlertRules, parse_rules
 from processors.alert_stage import AlertStage
 from processors.config import ProcessorConfig
+from processors.families import family
 from processors.runtime import PartitionRuntime
 from processors.split import Merger, Part
-from processors.state_codec import same
+from processors.state_codec import dump, same
 
 TIMES = st.integers(min_value=0, max_value=50_000)
 TEXT = st.sampled_from(["", "a", "b"])
@@ -442,3 +444,86 @@ def test_key_owning_parts_on_the_seeded_traces() -> None:
             assert final(many) == final(one), (seed, parts)
             assert of(many, "alerts") == of(one, "alerts"), (seed, parts)
             assert {r["state"] for r in of(many, "alerts")} == {"firing", "resolved"}
+
+
+def split_segment(
+    events: list[Envelope], parts: int, sizes: list[int], store: MemoryStateStore
+) -> list[Row]:
+    """``events`` through key-owning parts restored from ``store`` (as ``in_parts`` restores one
+    runtime: the meta, the open states; closed ones looked up), flushed, then checkpointed into
+    ``store`` as one runtime's checkpoint."""
+    shares = [Part(TRACE_CFG, index, persistent=True) for index in range(parts)]
+    merger = Merger(TRACE_CFG, AlertStage(RULES))
+    if store.meta is not None:
+        meta = orjson.loads(store.meta)
+        for part in shares:
+            part.load_meta(meta)
+        merger.load_meta(meta)
+        for key in sorted(store.texts):
+            state = store.state(key)
+            if family(key[0]).is_open(state):
+                shares[zlib.crc32(f"{key[0]}/{key[1]}".encode()) % parts].runtime.adopt(
+                    [(key, state)]
+                )
+    owners, rows = owners_of(events, parts), []
+    for start, end in batches(events, sizes):
+        batch = events[start:end]
+        for part in shares:
+            assert part.feed(batch, owners[start:end], store.lookup) == []
+        merger.add([part.take_emissions() for part in shares])
+        merger.feed(batch)
+    rows += [row for part in shares for row in part.flush()]
+    merger.add([part.take_emissions() for part in shares])
+    rows += merger.flush()
+    metas = []
+    for part in shares:
+        checkpoint = part.runtime.begin_checkpoint()
+        for states in (checkpoint.states, checkpoint.evicted):
+            for key, state in states.items():
+                store.texts[key] = orjson.dumps(dump(state))
+        metas.append(checkpoint.meta)
+    store.meta = orjson.dumps(merger.meta(metas))
+    return rows
+
+
+def one_segment(events: list[Envelope], sizes: list[int], store: MemoryStateStore) -> list[Row]:
+    runtime = store.restore(TRACE_CFG, AlertStage(RULES))
+    feed_in_batches(runtime, events, sizes, store)
+    rows = runtime.flush()
+    store.checkpoint(runtime)
+    return rows
+
+
+@settings(max_examples=120, deadline=None)
+@given(traces(), st.integers(2, 3), st.lists(st.integers(1, 9), min_size=1, max_size=3), st.data())
+def test_key_owning_parts_and_one_runtime_continue_each_other(
+    events: list[Envelope], parts: int, sizes: list[int], data: st.DataObject
+) -> None:
+    """A stored state written by parts is one runtime's, and the other way round: a replay in
+    parts can follow `run` or a replay in one runtime, and be followed by them."""
+    cut = data.draw(st.integers(0, len(events)))
+    expected = final(whole(events, [len(events)]))
+    head, tail = events[:cut], events[cut:]
+    for first, second in (("one", "parts"), ("parts", "one"), ("parts", "parts")):
+        store, rows = MemoryStateStore(), []
+        for how, segment in ((first, head), (second, tail)):
+            if how == "one":
+                rows += one_segment(segment, sizes, store)
+            else:
+                rows += split_segment(segment, parts, sizes, store)
+        assert final(rows) == expected, (first, second)
+
+
+def test_key_owning_parts_continue_one_runtime_on_the_seeded_traces() -> None:
+    for seed in range(3):
+        events = seeded_trace(seed)
+        expected = final(whole(events, [len(events)]))
+        for cut in (len(events) // 3, len(events) * 4 // 5):
+            for first, second in (("one", "parts"), ("parts", "one"), ("parts", "parts")):
+                store, rows = MemoryStateStore(), []
+                for how, segment in ((first, events[:cut]), (second, events[cut:])):
+                    if how == "one":
+                        rows += one_segment(segment, [13], store)
+                    else:
+                        rows += split_segment(segment, 3, [13], store)
+                assert final(rows) == expected, (seed, cut, first, second)
