@@ -242,10 +242,10 @@ class Merger:
                 self.stage.take(part, partial)
             self._flushed = []
             self.runtime.stage_changed()
-            clock = self.runtime.clock
-            if clock is not None:
-                cfg = self.cfg
-                self.sums.forget_before(clock - cfg.window_retention_ms - 2 * cfg.window_ms)
+        clock = self.runtime.clock
+        if clock is not None:  # the parts dropped these windows: they never come again
+            cfg = self.cfg
+            self.sums.forget_before(clock - cfg.window_retention_ms - 2 * cfg.window_ms)
         out, self.stage.out = self.stage.out, []
         return out + rows
 
