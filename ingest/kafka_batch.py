@@ -10,6 +10,7 @@ that goes alone), or ``linger_s`` after its first envelope (``due``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
@@ -22,11 +23,20 @@ T = TypeVar("T")
 _NOTHING: Final[tuple[()]] = ()
 
 
+KEY_HASHES: Final = 1 << 16  # entity keys whose hash is kept (an entity's events repeat it)
+
+
 def partition_of(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner for a keyed record (Java client, aiokafka, Faust):
     ``toPositive(murmur2(key)) % partitions``."""
+    return _positive_murmur2(key) % partitions
+
+
+@functools.lru_cache(maxsize=KEY_HASHES)
+def _positive_murmur2(key: bytes) -> int:
+    # aiokafka's murmur2 is pure Python (~5 us a key); the last KEY_HASHES keys are cached
     hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    return hashed & 0x7FFFFFFF
 
 
 @dataclass(frozen=True, slots=True)

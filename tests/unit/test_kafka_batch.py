@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.records import batch_bytes
-from ingest.kafka_batch import Batch, Batcher, BatchLimits, pack, partition_of
+from ingest import kafka_batch
+from ingest.kafka_batch import KEY_HASHES, Batch, Batcher, BatchLimits, pack, partition_of
 
 # ---- partitioner -------------------------------------------------------------------------------
 
@@ -31,6 +32,19 @@ def test_partition_matches_aiokafkas_default_partitioner() -> None:
         count = rng.randrange(1, 64)
         everything = list(range(count))
         assert partition_of(key, count) == DefaultPartitioner()(key, everything, everything)
+
+
+def test_key_hashes_are_cached_within_a_bound() -> None:
+    """aiokafka's murmur2 is pure Python: a key's hash is kept, for at most KEY_HASHES keys, and a
+    key seen again (in any partition count) gives the partition it gave uncached."""
+    kafka_batch._positive_murmur2.cache_clear()
+    keys = [b"key-%d" % n for n in range(KEY_HASHES + 100)]
+    first = [partition_of(key, 12) for key in keys]
+    info = kafka_batch._positive_murmur2.cache_info()
+    assert info.currsize == KEY_HASHES and info.misses == len(keys)
+    again = [partition_of(key, 12) for key in reversed(keys)][::-1]
+    assert again == first == [DefaultPartitioner()(k, list(range(12)), []) for k in keys]
+    assert kafka_batch._positive_murmur2.cache_info().hits >= KEY_HASHES - 100
 
 
 def test_partition_of_a_uuid_key_is_in_range_and_stable() -> None:
