@@ -16,7 +16,9 @@ Input: an envelope NDJSON written by ``wcs-analytics simulate --out`` (``--scale
   the envelope key, N parts, file order kept) and N ``replay`` processes, one per part, each
   with its own fresh data dir, run at once; rated by the slowest part's loop. Not a product
   path (windows are counted per part, not summed; N chDB instead of one): the headroom a
-  multi-process replay has on this machine.
+  multi-process replay has on this machine;
+- with ``--prototype N``: ``bench/split_prototype.py`` with N part processes and one process
+  owning the chDB (the compiled build with ``--compiled``), rated by its loop.
 
 Floor and replay are rated by the seconds each reports for its loop (read, process, write,
 all inserts finished); the process wall times (start, chDB open, migrations) are shown too.
@@ -47,6 +49,7 @@ PY = str(ROOT / ".venv/bin/python")
 CLI = str(ROOT / ".venv/bin/wcs-analytics")
 REPLAYED = re.compile(r"replayed (\d+) envelopes \((\d+) rejected lines\) in ([\d.]+)s, (\d+) rows")
 STORED = re.compile(r"stored (\d+) envelopes in ([\d.]+)s")
+PROTOTYPE = re.compile(r"split prototype: (\d+) envelopes in ([\d.]+)s")
 PROCESSED = re.compile(r"processed (\d+) envelopes in ([\d.]+)s cpu, (\d+) rows")
 
 PROCESSORS = """
@@ -156,6 +159,12 @@ def replay_split(paths: list[Path], data_dir: Path, cli: str) -> tuple[float, fl
     return seconds, wall, rows
 
 
+def prototype(trace: Path, data_dir: Path, parts: int, src: Path) -> tuple[float, float, int]:
+    cmd = [PY, str(ROOT / "bench/split_prototype.py"), str(trace), str(data_dir), str(parts)]
+    match, wall = run([*cmd, "--src", str(src)], PROTOTYPE)
+    return float(match.group(2)), wall, int(match.group(1))
+
+
 def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
     if args.trace is not None:
         return Path(args.trace)
@@ -191,14 +200,15 @@ def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[
         "processors_c": "processors, compiled build (`--compiled`: the wheel; CPU s)",
         "replay_c": "`wcs-analytics replay`, compiled build (`--compiled`)",
         "split": f"{args.split} `replay` processes on key-split parts at once (`--split`)",
+        "prototype": f"`bench/split_prototype.py`, {args.prototype} part processes (`--prototype`)",
     }
     for name, label in labels.items():
         if name not in median:
             continue
         ratio = ""
-        if name.startswith("replay") or name == "split":
+        if name.startswith("replay") or name in ("split", "prototype"):
             ratio = f"{median['floor'] / median[name]:.2f}x the floor"
-        if name == "split":
+        if name in ("split", "prototype"):
             ref = "replay_c" if "replay_c" in median else "replay"
             ratio += f"; {median[ref] / median[name]:.2f}x one `replay` of the whole file"
         elif name.startswith("processors") and "baseline" in median:
@@ -243,6 +253,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="also run N replays of key-split parts at once (the compiled build with --compiled)",
     )
+    parser.add_argument(
+        "--prototype",
+        type=int,
+        default=0,
+        help="also run bench/split_prototype.py with N part processes",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/replay.md")
     return parser.parse_args(argv)
 
@@ -251,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, list[tuple[Any, ...]]] = {
         "baseline": [], "processors": [], "processors_c": [], "floor": [], "replay": [],
-        "replay_c": [], "split": [],
+        "replay_c": [], "split": [], "prototype": [],
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="replay_bench_") as name:
         tmp = Path(name)
@@ -270,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["replay_c"].append(replay(trace, tmp / f"replay-c-{round_}", cli))
             if parts:
                 results["split"].append(replay_split(parts, tmp / f"split-{round_}", cli))
+            if args.prototype:
+                where = tmp / f"prototype-{round_}"
+                results["prototype"].append(prototype(trace, where, args.prototype, packages))
             seconds = {n: f"{r[-1][0]:.2f}s" for n, r in results.items() if r}
             print(f"round {round_}: {seconds}", file=sys.stderr)
         text = report(args, trace, results)
