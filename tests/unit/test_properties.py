@@ -367,13 +367,15 @@ def test_the_seeded_traces_exercise_every_rule() -> None:
 # ---- one input in N key-owning runtimes (processors.split) -------------------------------
 
 
+def owner_of(family_name: str, key: str | None, parts: int) -> int:
+    """The part that owns an entity key (of an envelope or of a stored state)."""
+    return zlib.crc32(f"{family_name}/{key}".encode()) % parts
+
+
 def owners_of(events: Sequence[Envelope], parts: int) -> list[int]:
     """One owner per entity key (keyless envelopes create nothing: any owner will do)."""
     keys = PartitionRuntime.keys_of(events)
-    return [
-        zlib.crc32(f"{env['family']}/{key}".encode()) % parts
-        for env, (key, _) in zip(events, keys, strict=True)
-    ]
+    return [owner_of(env["family"], key, parts) for env, (key, _) in zip(events, keys, strict=True)]
 
 
 def batches(events: list[Envelope], sizes: list[int]) -> list[tuple[int, int]]:
@@ -462,9 +464,7 @@ def split_segment(
         for key in sorted(store.texts):
             state = store.state(key)
             if family(key[0]).is_open(state):
-                shares[zlib.crc32(f"{key[0]}/{key[1]}".encode()) % parts].runtime.adopt(
-                    [(key, state)]
-                )
+                shares[owner_of(key[0], key[1], parts)].runtime.adopt([(key, state)])
     owners, rows = owners_of(events, parts), []
     for start, end in batches(events, sizes):
         batch = events[start:end]
