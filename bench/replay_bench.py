@@ -17,6 +17,8 @@ Input: an envelope NDJSON written by ``wcs-analytics simulate --out`` (``--scale
   with its own fresh data dir, run at once; rated by the slowest part's loop. Not a product
   path (windows are counted per part, not summed; N chDB instead of one): the headroom a
   multi-process replay has on this machine;
+- with ``--jobs N``: ``wcs-analytics replay FILE --jobs N`` (the compiled build with
+  ``--compiled``): the product path of a multi-process replay, one chDB, the same tables;
 - with ``--prototype N``: ``bench/split_prototype.py`` with N part processes and one process
   owning the chDB (the compiled build with ``--compiled``), rated by its loop.
 
@@ -112,8 +114,9 @@ def floor(trace: Path, data_dir: Path) -> tuple[float, float, int]:
     return float(match.group(2)), wall, int(match.group(1))
 
 
-def replay(trace: Path, data_dir: Path, cli: str = CLI) -> tuple[float, float, int]:
+def replay(trace: Path, data_dir: Path, cli: str = CLI, jobs: int = 1) -> tuple[float, float, int]:
     cmd = [cli, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
+    cmd += ["--jobs", str(jobs)] if jobs != 1 else []
     match, wall = run(cmd, REPLAYED)
     return float(match.group(3)), wall, int(match.group(4))
 
@@ -199,6 +202,8 @@ def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[
         "replay": "`wcs-analytics replay` (decode + processors + chDB sink)",
         "processors_c": "processors, compiled build (`--compiled`: the wheel; CPU s)",
         "replay_c": "`wcs-analytics replay`, compiled build (`--compiled`)",
+        "jobs": f"`wcs-analytics replay --jobs {args.jobs}`"
+        + (", compiled build" if args.compiled else ""),
         "split": f"{args.split} `replay` processes on key-split parts at once (`--split`)",
         "prototype": f"`bench/split_prototype.py`, {args.prototype} part processes (`--prototype`)",
     }
@@ -206,9 +211,9 @@ def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[
         if name not in median:
             continue
         ratio = ""
-        if name.startswith("replay") or name in ("split", "prototype"):
+        if name.startswith("replay") or name in ("jobs", "split", "prototype"):
             ratio = f"{median['floor'] / median[name]:.2f}x the floor"
-        if name in ("split", "prototype"):
+        if name in ("jobs", "split", "prototype"):
             ref = "replay_c" if "replay_c" in median else "replay"
             ratio += f"; {median[ref] / median[name]:.2f}x one `replay` of the whole file"
         elif name.startswith("processors") and "baseline" in median:
@@ -254,6 +259,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run N replays of key-split parts at once (the compiled build with --compiled)",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="also run replay --jobs N (the compiled build with --compiled)",
+    )
+    parser.add_argument(
         "--prototype",
         type=int,
         default=0,
@@ -267,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, list[tuple[Any, ...]]] = {
         "baseline": [], "processors": [], "processors_c": [], "floor": [], "replay": [],
-        "replay_c": [], "split": [], "prototype": [],
+        "replay_c": [], "jobs": [], "split": [], "prototype": [],
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="replay_bench_") as name:
         tmp = Path(name)
@@ -284,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
             results["replay"].append(replay(trace, tmp / f"replay-{round_}"))
             if args.compiled:
                 results["replay_c"].append(replay(trace, tmp / f"replay-c-{round_}", cli))
+            if args.jobs:
+                where = tmp / f"jobs-{round_}"
+                results["jobs"].append(replay(trace, where, cli, args.jobs))
             if parts:
                 results["split"].append(replay_split(parts, tmp / f"split-{round_}", cli))
             if args.prototype:

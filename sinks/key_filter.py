@@ -18,10 +18,10 @@ DEFAULT_CAPACITY: Final = 1 << 20
 
 
 class _Filter:
-    __slots__ = ("bits", "capacity", "count", "hashes", "size")
+    __slots__ = ("bits", "capacity", "count", "error", "hashes", "size")
 
     def __init__(self, capacity: int, error_rate: float) -> None:
-        self.capacity = capacity
+        self.capacity, self.error = capacity, error_rate
         self.size = max(64, int(-capacity * math.log(error_rate) / math.log(2) ** 2))
         self.hashes = max(1, round(self.size / capacity * math.log(2)))
         self.bits = bytearray((self.size + 7) // 8)
@@ -73,6 +73,20 @@ class KeyFilter:
             current = _Filter(current.capacity * 2, self.error_rate / 2 ** len(self._filters))
             self._filters.append(current)
         current.add(*_hash(family, key))
+
+    def dump(self) -> list[tuple[int, float, bytes, int]]:
+        """Plain data for another process (compiled classes do not pickle): ``load`` it."""
+        return [(f.capacity, f.error, bytes(f.bits), f.count) for f in self._filters]
+
+    @classmethod
+    def load(cls, data: list[tuple[int, float, bytes, int]]) -> KeyFilter:
+        keys = cls(data[0][0], data[0][1])
+        keys._filters = []
+        for capacity, error, bits, count in data:
+            part = _Filter(capacity, error)
+            part.bits, part.count = bytearray(bits), count
+            keys._filters.append(part)
+        return keys
 
     def might_contain(self, family: str, key: str) -> bool:
         hashed = _hash(family, key)

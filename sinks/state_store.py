@@ -64,15 +64,22 @@ class StateStore:
     def lookup(self, keys: Iterable[TimerKey]) -> list[tuple[TimerKey, Any]]:
         """States of ``keys`` that are stored (closed entities evicted from memory). One
         query per family present, only for keys the filter may have seen."""
-        found: list[tuple[TimerKey, Any]] = []
+        return [(skey, decode(skey[0], text)) for skey, text in self.lookup_texts(keys)]
+
+    def lookup_texts(
+        self, keys: Iterable[TimerKey], filtered: bool = False
+    ) -> list[tuple[TimerKey, str]]:
+        """``lookup``, the states as their stored JSON text (for another process);
+        ``filtered``: the caller's copy of the key filter passed the keys already."""
+        found: list[tuple[TimerKey, str]] = []
         wanted: dict[str, list[str]] = {}
         with self._lock:
             inflight = dict(self._inflight)
         for fam, key in keys:
             text = inflight.get((fam, key))
             if text is not None:
-                found.append(((fam, key), decode(fam, text)))
-            elif self.keys.might_contain(fam, key):
+                found.append(((fam, key), text))
+            elif filtered or self.keys.might_contain(fam, key):
                 wanted.setdefault(fam, []).append(key)
         for fam, names in wanted.items():
             self.lookups += 1
@@ -82,7 +89,7 @@ class StateStore:
                     "WHERE family = {f:String} AND key IN {ks:Array(String)} GROUP BY key",
                     parameters={"f": fam, "ks": names},
                 ).result_rows
-            found += [((fam, key), decode(fam, text)) for key, text in rows]
+            found += [((fam, key), text) for key, text in rows]
         self.lookup_hits += len(found)
         return found
 
@@ -93,36 +100,33 @@ class StateStore:
     ) -> list[Values]:
         """The state rows of a checkpoint, serialised now (the states are live objects the
         runtime keeps changing). Evicted states stay findable until ``written``."""
+        version, now = self.next_version()
+        rows, evicted = state_rows(checkpoint, is_open, self.part, version, now)
+        self.track(rows, evicted)
+        return [*rows, self.meta_row(checkpoint.meta, version, now)]
+
+    def next_version(self) -> tuple[int, int]:
+        """(version, wall ms) of the next checkpoint's rows: versions only grow."""
         now = self._now_ms()
         self._version = max(self._version + 1, now * 1000)
-        rows = []
-        evicted: dict[TimerKey, str] = {}
-        for source, is_evicted in ((checkpoint.states, False), (checkpoint.evicted, True)):
-            for skey, state in source.items():
-                text = encode(state)
-                if is_evicted:
-                    evicted[skey] = text
-                rows.append(self._row(skey, state.last_event_at, is_open(skey, state), text, now))
-                self.keys.add(*skey)
-        meta = orjson.dumps(checkpoint.meta).decode()
-        rows.append(
-            self._row((META, self.part), checkpoint.meta.get("clock") or 0, True, meta, now)
-        )
+        return self._version, now
+
+    def track(
+        self, rows: list[Values], evicted: dict[TimerKey, str], filter_keys: bool = True
+    ) -> None:
+        """State rows serialised elsewhere (``state_rows``) are about to be written: their
+        keys are stored (unless the key filter that matters is elsewhere), their evicted
+        states findable until ``written``."""
+        if filter_keys:
+            for row in rows:
+                self.keys.add(row["family"], row["key"])
         with self._lock:
             self._inflight.update(evicted)
-        return rows
 
-    def _row(self, skey: TimerKey, last: int, open_: bool, text: str, now: int) -> Values:
-        return {
-            "family": skey[0],
-            "key": skey[1],
-            "part": self.part,
-            "open": int(open_),
-            "last_event_at": last,
-            "written_at": now,
-            "state": text,
-            "version": self._version,
-        }
+    def meta_row(self, meta: dict[str, Any], version: int, now: int) -> Values:
+        """The partition's own row (clock, windows, alert stage)."""
+        text = orjson.dumps(meta).decode()
+        return _row((META, self.part), self.part, meta.get("clock") or 0, True, text, now, version)
 
     def written(self, rows: list[Values]) -> None:
         """The rows are in the table: their evicted states no longer need keeping here."""
@@ -131,6 +135,42 @@ class StateStore:
                 key = (row["family"], row["key"])
                 if self._inflight.get(key) is row["state"]:  # not evicted again since
                     del self._inflight[key]
+
+
+def state_rows(
+    checkpoint: Checkpoint,
+    is_open: Callable[[TimerKey, Any], bool],
+    part: str,
+    version: int,
+    now: int,
+) -> tuple[list[Values], dict[TimerKey, str]]:
+    """The entity rows of a checkpoint (not its meta row), serialised now, and the evicted
+    states' texts. Pure: a part process of ``replay --jobs`` renders its own."""
+    rows = []
+    evicted: dict[TimerKey, str] = {}
+    for source, is_evicted in ((checkpoint.states, False), (checkpoint.evicted, True)):
+        for skey, state in source.items():
+            text = encode(state)
+            if is_evicted:
+                evicted[skey] = text
+            open_ = is_open(skey, state)
+            rows.append(_row(skey, part, state.last_event_at, open_, text, now, version))
+    return rows, evicted
+
+
+def _row(
+    skey: TimerKey, part: str, last: int, open_: bool, text: str, now: int, version: int
+) -> Values:
+    return {
+        "family": skey[0],
+        "key": skey[1],
+        "part": part,
+        "open": int(open_),
+        "last_event_at": last,
+        "written_at": now,
+        "state": text,
+        "version": version,
+    }
 
 
 Loaded = tuple[dict[str, Any] | None, list[tuple[TimerKey, Any]]]

@@ -92,6 +92,12 @@ class ClickHouseWriter:
             self._started()
             self._batch.add_events(envelopes, bodies)
 
+    def add_events_columns(self, columns: list[list[Any]]) -> None:
+        """``events`` rows built elsewhere as columns (``Batch.events`` of another batch)."""
+        if columns[0]:
+            self._started()
+            self._batch.add_events_columns(columns)
+
     def add_envelope(self, envelope: Envelope) -> None:
         self.add_events([envelope])
 

@@ -38,10 +38,11 @@ SPOOL_CHUNK = 2000
 Notify = Callable[[list[dict[str, Any]]], None]
 
 
-class Store:
-    """Owned by one thread (the runner's); inserts happen in the insert thread."""
+class Database:
+    """The embedded path's side of the database: a client, the schema migrated, the batching
+    writer and the state store (with its own client for lookups)."""
 
-    def __init__(self, settings: Settings, notify: Notify | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.client = connect(settings.dsn, settings.database)
@@ -58,12 +59,6 @@ class Store:
         )
         self._lookup_client = connect(settings.dsn, settings.database)
         self.states = StateStore(self._lookup_client, settings.database, PART, wall_ms)
-        self.stage = AlertStage(load_rules(settings.alert_rules))
-        self.runtime = PartitionRuntime(settings.processor_config(), self.stage, persistent=True)
-        self._restore()
-        self.inserts = InsertThread(self.writer)
-        self.notify = notify
-        self.rejected: list[tuple[Envelope, str]] = []  # the caller reports and clears them
 
     def describe(self) -> str:
         dsn = self.settings.dsn
@@ -71,6 +66,23 @@ class Store:
             scheme, rest = dsn.split("://", 1)
             dsn = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
         return f"{dsn} database {self.settings.database}"
+
+    def close(self) -> None:
+        self._lookup_client.close()
+        self.client.close()
+
+
+class Store(Database):
+    """Owned by one thread (the runner's); inserts happen in the insert thread."""
+
+    def __init__(self, settings: Settings, notify: Notify | None = None) -> None:
+        super().__init__(settings)
+        self.stage = AlertStage(load_rules(settings.alert_rules))
+        self.runtime = PartitionRuntime(settings.processor_config(), self.stage, persistent=True)
+        self._restore()
+        self.inserts = InsertThread(self.writer)
+        self.notify = notify
+        self.rejected: list[tuple[Envelope, str]] = []  # the caller reports and clears them
 
     def _restore(self) -> None:
         meta, states = self.states.load()
@@ -158,7 +170,7 @@ class Store:
         self.writer.add(rows)
         self._notify(rows)
         checkpoint = self.runtime.begin_checkpoint()
-        state_rows = self.states.rows_for(checkpoint, _is_open)
+        state_rows = self.states.rows_for(checkpoint, is_open)
         self.writer.add_state(state_rows)
         batch = self.writer.take()
         self.inserts.submit(batch, lambda: self.states.written(state_rows))
@@ -190,9 +202,8 @@ class Store:
 
     def close(self, timeout: float = 30.0) -> None:
         self.inserts.close(timeout=timeout)
-        self._lookup_client.close()
-        self.client.close()
+        super().close()
 
 
-def _is_open(key: tuple[str, str], state: Any) -> bool:
+def is_open(key: tuple[str, str], state: Any) -> bool:
     return family(key[0]).is_open(state)

@@ -49,3 +49,19 @@ def test_empty_and_repeated_keys() -> None:
     for _ in range(3):
         keys.add("call", "x")
     assert keys.might_contain("call", "x") and len(keys) == 1
+
+
+def test_dump_and_load_give_the_same_answers() -> None:
+    """``replay --jobs`` hands the filter to its part processes as plain data."""
+    keys = KeyFilter(capacity=1000, error_rate=0.01)
+    for i in range(4000):  # three filters: 1000 + 2000 + 4000 keys
+        keys.add("call", f"key-{i}")
+    copy = KeyFilter.load(keys.dump())
+    assert len(copy._filters) == len(keys._filters) == 3 and len(copy) == len(keys)
+    assert all(copy.might_contain("call", f"key-{i}") for i in range(4000))
+    probes = [f"absent-{i}" for i in range(5000)]
+    assert [copy.might_contain("call", k) for k in probes] == [
+        keys.might_contain("call", k) for k in probes
+    ]
+    copy.add("call", "new")  # the copy grows on its own
+    assert copy.might_contain("call", "new")

@@ -1,0 +1,221 @@
+"""``replay --jobs N`` through the real CLI into chDB gives the tables of ``--jobs 1``: every
+output table under FINAL (windows and alerts included), the stored state, the rejects;
+a replay in parts may switch between N and 1; a part that dies stops it with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from events.catalog import resolve
+from events.envelope import make
+from tests.e2e.service import CLI, _env, cli, query
+from tests.e2e.test_lifecycle import long_sessions
+from tests.integration.kafka_helpers import BIG_INT, big_int_line, dsn_of, read_tables
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "jobs-secret-7731"
+Tables = dict[str, list[dict[str, Any]]]
+
+
+def perturbed(lines: list[bytes]) -> list[bytes]:
+    """The trace with what real capture files hold besides envelopes, scattered: lines
+    that are no JSON or no envelope (some with a readable head), times that are not
+    plausible, envelope keys that are not the entity's key (the line's owner is found by
+    the body), a body integer beyond 64 bits, a secret to redact, blank lines."""
+    rng = random.Random(11)
+    calls = [orjson.loads(line) for line in lines if b'"CallStatusEvent"' in line][:40]
+    extra: list[bytes] = [b"not json at all\n", b'{"v":1,"id":"no-key"}\n', b"\n", b"[1,2]\n"]
+    for n, env in enumerate(calls):
+        env = dict(env, id=f"{env['id']}-x{n}")
+        if n % 4 == 0:
+            extra.append(orjson.dumps(dict(env, key=f"not-the-call-{n}")) + b"\n")
+        elif n % 4 == 1:
+            extra.append(orjson.dumps(dict(env, family="nope")) + b"\n")
+        elif n % 4 == 2:
+            extra.append(orjson.dumps(dict(env, received_at=5 + n)) + b"\n")
+        else:
+            extra.append(orjson.dumps(dict(env, received_at=str(env["received_at"]))) + b"\n")
+    secret = dict(calls[1], id="with-secret", body=dict(calls[1]["body"], sipPassword=SECRET))
+    extra += [orjson.dumps(secret) + b"\n", big_int_line(lines[0])]
+    out = list(lines)
+    for line in extra:
+        out.insert(rng.randrange(len(out)), line)
+    return spiked(out)
+
+
+def spiked(lines: list[bytes]) -> list[bytes]:
+    """Two minutes of FAILED calls of one app in the middle of the trace (an alert fires),
+    each line where its time falls in the file."""
+    times = [orjson.loads(line)["received_at"] for line in lines[:: len(lines) // 2][1:2]]
+    start = times[0] // 60_000 * 60_000 + 60_000
+    spike: list[tuple[int, bytes]] = []
+    for n in range(80):
+        at = start + (n // 40) * 60_000 + (n % 40) * 1000
+        body = {"nodeId": "node-9@192.0.2.9", "appKey": "spikyApp", "sessionId": f"sp{n}",
+                "callId": f"spike-{n}", "caller": "a", "callee": "b"}  # fmt: skip
+        for i, status in enumerate(("TRYING", "FAILED")):
+            env = make(resolve("CallStatusEvent"), body | {"status": status}, at + i, f"sp{n}-{i}")
+            spike.append((at + i, orjson.dumps(env) + b"\n"))
+    out = list(lines)
+    for at, line in sorted(spike, reverse=True):
+        where = next(i for i, old in enumerate(out) if _time(old) > at)
+        out.insert(where, line)
+    return out
+
+
+def _time(line: bytes) -> int:
+    try:
+        at = orjson.loads(line)["received_at"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return 0
+    return at if isinstance(at, int) else 0
+
+
+def replay(trace: Path, data: Path, jobs: int, *flags: str) -> tuple[str, list[bytes]]:
+    rejects = data.parent / f"{data.name}.rejects"
+    done = subprocess.run(
+        [*CLI, "replay", str(trace), "--data-dir", str(data), "--jobs", str(jobs),
+         "--rejects", str(rejects), *flags],
+        capture_output=True, env=_env(None), timeout=300, check=False,
+    )  # fmt: skip
+    err = done.stderr.decode()
+    assert done.returncode in (0, 1) and "replayed" in done.stdout.decode(), err[-3000:]
+    assert "replay part" not in err and "Traceback" not in err, err[-3000:]  # 1: rejects
+    lines = rejects.read_bytes().splitlines() if rejects.exists() else []
+    summary = done.stdout.decode().split(" in ")[0]  # "replayed N envelopes (R rejected lines)"
+    return summary, sorted(lines)
+
+
+def stored_state(data: Path) -> dict[str, Any]:
+    """The state a later run continues: each entity's latest state, the partition's meta
+    (its windows and the alert stage's pending window rows in a canonical order)."""
+    rows = query(data, "SELECT family, key, argMax(state, version) AS s, argMax(open, version) "
+                       "AS o FROM entity_state GROUP BY family, key")  # fmt: skip
+    out = {f"{r['family']}/{r['key']}": (orjson.loads(r["s"]), r["o"]) for r in rows}
+    meta = out.pop("/embedded")[0]
+    meta["windows"]["windows"].sort(key=lambda w: orjson.dumps(w[:3]))
+    meta["stage"]["pending"].sort(key=orjson.dumps)
+    return {"meta": meta, "entities": out}
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("jobs")
+    plain = root / "plain.ndjson"
+    cli("simulate", "--out", str(plain), "--seed", "5", "--scale", "4")
+    path = root / "trace.ndjson"
+    path.write_bytes(b"".join(perturbed(plain.read_bytes().splitlines(keepends=True))))
+    return path
+
+
+@pytest.fixture(scope="module")
+def serial(trace: Path) -> tuple[Path, str, list[bytes], Tables]:
+    data = trace.parent / "serial"
+    summary, rejects = replay(trace, data, 1)
+    return data, summary, rejects, read_tables(dsn_of(data))
+
+
+@pytest.mark.parametrize("jobs,flags", [(2, ()), (3, ("--batch-rows", "3000"))])
+def test_jobs_give_the_tables_state_and_rejects_of_one(
+    trace: Path, serial: tuple[Path, str, list[bytes], Tables], jobs: int, flags: tuple[str, ...]
+) -> None:
+    """With 3 jobs the parts also flush many times on the way (checkpoints summed)."""
+    want_dir, want_summary, want_rejects, want = serial
+    data = trace.parent / f"jobs-{jobs}"
+    summary, rejects = replay(trace, data, jobs, *flags)
+    assert summary == want_summary and "(33 rejected lines)" in summary, summary  # 3 + 3 x 10
+    assert rejects == want_rejects
+    got = read_tables(dsn_of(data))
+    for table, rows in want.items():
+        assert got[table] == rows, table
+    assert len(got["alerts"]) > 0 and len(got["status_counts"]) > 100
+    assert stored_state(data) == stored_state(want_dir)
+    bodies = [row["body"] for row in got["events"]]
+    assert sum(BIG_INT.decode() in body for body in bodies) == 1
+    assert not any(SECRET in body for body in bodies)
+    assert not any(SECRET.encode() in line for line in rejects)
+
+
+@pytest.mark.parametrize("first,second", [(2, 1), (1, 3), (3, 2)])
+def test_a_replay_in_parts_may_change_the_number_of_jobs(
+    trace: Path, serial: tuple[Path, str, list[bytes], Tables], first: int, second: int
+) -> None:
+    """The stored state is one runtime's whatever N wrote it (open sessions, windows,
+    the alert stage), so the second half continues it with any N."""
+    lines = trace.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    parts = [trace.parent / f"half-{first}-{second}-{i}.ndjson" for i in (1, 2)]
+    parts[0].write_bytes(b"".join(lines[:half]))
+    parts[1].write_bytes(b"".join(lines[half:]))
+    data = trace.parent / f"parts-{first}-{second}"
+    replay(parts[0], data, first)
+    replay(parts[1], data, second)
+    assert read_tables(dsn_of(data)) == serial[3]
+
+
+def test_real_ends_after_timeouts_find_their_evicted_sessions(tmp_path: Path) -> None:
+    """Sessions closed by their timeouts are evicted from the parts' memory; their real
+    ends (hours later, in the same file or the next one) are looked up in the store."""
+    lines = long_sessions()
+    whole, first, second = (tmp_path / f"{n}.ndjson" for n in ("whole", "first", "second"))
+    whole.write_bytes(b"\n".join(lines) + b"\n")
+    first.write_bytes(b"\n".join(lines[:60]) + b"\n")
+    second.write_bytes(b"\n".join(lines[60:]) + b"\n")
+    replay(whole, tmp_path / "one", 1)
+    replay(whole, tmp_path / "two", 2)
+    replay(first, tmp_path / "split", 2)
+    replay(second, tmp_path / "split", 3)
+    want = read_tables(dsn_of(tmp_path / "one"))
+    assert read_tables(dsn_of(tmp_path / "two")) == want
+    assert read_tables(dsn_of(tmp_path / "split")) == want
+    calls = {r["call_id"]: r for r in want["calls"]}
+    assert calls["c-1"]["closed_by"] == "event" and calls["c-1"]["talk_ms"] == 13 * 3_600_000
+
+
+def test_a_part_that_dies_stops_the_replay_with_a_clear_error(trace: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [*CLI, "replay", str(trace), "--data-dir", str(data), "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(None),
+    )  # fmt: skip
+    children: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        found = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        children = [int(pid) for pid in found.read_text().split()] if found.exists() else []
+        time.sleep(0.01)
+    assert len(children) >= 2, "no part processes seen"
+    os.kill(children[1], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert b"replay part 1 exited (exit code -9)" in err, err[-2000:]
+    assert b"Traceback" not in err  # the error, not a stack of the parent
+    assert query(data, "SELECT count() AS n FROM events")[0]["n"] >= 0  # the lock is free
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (("--jobs", "0"), b"--jobs must be 1 to 64"),
+        (("--jobs", "2", "--kafka", "localhost:1"), b"--jobs is for replay into ClickHouse"),
+    ],
+)
+def test_bad_jobs_are_refused(
+    trace: Path, tmp_path: Path, flags: tuple[str, ...], message: bytes
+) -> None:
+    done = subprocess.run(
+        [*CLI, "replay", str(trace), "--data-dir", str(tmp_path / "d"), *flags],
+        capture_output=True, env=_env(None), timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -1,0 +1,524 @@
+"""``wcs-analytics replay FILE --jobs N``: the processing in N part processes, this process
+owning the database. The tables are those of ``--jobs 1`` (tests/e2e/test_replay_jobs.py);
+docs/processing.md#replay-jobs.
+
+* **Lines.** Every part and this process read the same bytes of the file (its size when
+  the replay starts) in chunks of ``CHUNK`` non-empty lines, and decode the head of every
+  line (``received_at`` and ``key``). A line's guessed owner is the crc32 of its ``key``
+  modulo N (part 0 when the head does not decode). The guessed owner decodes the line in
+  full (and redacts it, as ``replay`` does) and checks the guess against the truth: a line
+  that is no envelope, or whose entity key (from the body: what states are keyed by)
+  belongs to another part, or whose ``received_at`` is not the head's, gets a *fix*. This
+  process sends the fixes of a chunk to every part before any part feeds it, so every part
+  and the merger see the same envelopes and each envelope has exactly one owner. The parts
+  check ``AHEAD`` chunks beyond the one they feed, so the exchange does not hold them up.
+* **Processing.** Each part feeds ``processors.split.Part`` (its own envelopes applied,
+  the others moving its clock) and builds its ``events`` columns. This process feeds the
+  ``Merger`` (summed windows, the one alert stage) with the times of the same envelopes.
+* **Flushes.** This process decides them (every ``batch_rows`` lines or
+  ``batch_interval_ms``) and tells the parts with the chunk's fixes; the parts send their
+  rows, window emissions, ``events`` columns and their state rows (serialised there, under
+  the version this process gave). This process adds the summed windows, the alerts and the
+  meta row (``Merger.meta``) and hands everything to the insert thread as one checkpoint of
+  one runtime: ``run``, a ``--jobs 1`` replay or one with another N continue it.
+* **State.** The stored meta and open states are read here and each part gets the states
+  it owns; a part asks this process for the stored states of owned keys it does not hold
+  (sessions evicted earlier), answered from the state store.
+
+A part that fails stops the replay with its traceback; what the last completed flush wrote
+stays (rows, then the state that describes them), nothing of the failed flush is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+import traceback
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from events.envelope import Envelope, EnvelopeError, decode_keeping_body
+from ingest.redact import envelope_redactor
+from processors.alert_rules import load_rules
+from processors.alert_stage import AlertStage
+from processors.clock import TimerKey
+from processors.families import entity_key
+from processors.split import Merger, Part
+from sinks.batch import Batch
+from sinks.insert_thread import InsertThread
+from sinks.key_filter import KeyFilter
+from sinks.state_store import decode, encode, state_rows
+from wcs_analytics import gc_tuning
+from wcs_analytics.replay import Progress, Rejects, ReplayStats
+from wcs_analytics.settings import Settings
+from wcs_analytics.store import PART, Database, is_open
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000  # lines decoded, checked and fed at a time
+AHEAD = 3  # chunks a part checks beyond the one it feeds
+MAX_JOBS = 64
+Line = tuple[int, bytes]  # (line number, the line)
+Guess = tuple[int, Any] | None  # (owner, received_at) from the head; None: no head
+Fix = str | tuple[int, int]  # why a line is no envelope, or its true (owner, received_at)
+Flush = tuple[bool, int, int] | None  # (windows, state version, wall ms)
+
+
+class PartFailed(RuntimeError):
+    """A part process raised or died: the replay stops."""
+
+
+class _Head(msgspec.Struct):
+    received_at: Any
+    key: str
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def owner_of(key: str, jobs: int) -> int:
+    """The part that owns an entity key (an envelope's or a state's)."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % jobs
+
+
+def guess(line: bytes, jobs: int) -> Guess:
+    try:
+        head = _HEAD.decode(line)
+    except msgspec.DecodeError:
+        return None
+    return owner_of(head.key, jobs), head.received_at
+
+
+def read_lines(path: Path, size: int) -> Iterator[tuple[list[Line], int]]:
+    """The non-empty lines in the first ``size`` bytes of ``path``, in chunks, with the
+    bytes read so far."""
+    done = 0
+    chunk: list[Line] = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if done >= size:
+                break
+            line = line[: size - done]
+            done += len(line)
+            if line.strip():
+                chunk.append((number, line))
+                if len(chunk) >= CHUNK:
+                    yield chunk, done
+                    chunk = []
+    if chunk:
+        yield chunk, done
+
+
+def resolve(guesses: Sequence[Guess], fixes: dict[int, Fix]) -> list[Fix | None]:
+    """Each line's truth: its fix, else its guess (None only if a fix is missing)."""
+    return [fixes.get(i, g) for i, g in enumerate(guesses)]
+
+
+# ---- a part process ------------------------------------------------------------------
+
+
+class PartProcess:
+    def __init__(self, index: int, jobs: int, settings: Settings, conn: Connection) -> None:
+        self.index, self.jobs, self.conn = index, jobs, conn
+        self.part = Part(settings.processor_config(), index, persistent=True)
+        self.redact = envelope_redactor(settings.redact_keys)
+        self.events = Batch()
+        self.keys = KeyFilter()
+        self.inbox: deque[Any] = deque()
+
+    def start(
+        self, meta: dict[str, Any] | None, states: list[tuple[TimerKey, str]], keys: Any
+    ) -> None:
+        self.keys = KeyFilter.load(keys)  # the stored keys; this part adds the keys it writes
+        if meta is not None:
+            self.part.load_meta(meta)
+        self.part.runtime.adopt((skey, decode(skey[0], text)) for skey, text in states)
+
+    def decode(self, line: bytes) -> tuple[Envelope, str | None]:
+        envelope, body = decode_keeping_body(line)
+        redacted = self.redact(envelope, body)
+        return redacted, body if redacted is envelope else None
+
+    def check(self, chunk: list[Line]) -> tuple[list[Guess], dict[int, Any], dict[int, Fix]]:
+        """Guesses of every line; the lines guessed to be this part's, decoded; fixes."""
+        jobs, index = self.jobs, self.index
+        guesses = [guess(line, jobs) for _, line in chunk]
+        own: dict[int, Any] = {}
+        fixes: dict[int, Fix] = {}
+        for i, g in enumerate(guesses):
+            if (0 if g is None else g[0]) != index:
+                continue
+            try:
+                decoded = self.decode(chunk[i][1])
+            except EnvelopeError as exc:
+                fixes[i] = str(exc)
+                continue
+            own[i] = decoded
+            envelope = decoded[0]
+            key = entity_key(envelope)[0]  # what its state is keyed by, if it has one
+            true = (
+                owner_of(envelope["key"] if key is None else key, jobs),
+                envelope["received_at"],
+            )
+            if g is None or g != true or type(g[1]) is not int:
+                fixes[i] = true
+        return guesses, own, fixes
+
+    def feed(
+        self, chunk: list[Line], guesses: list[Guess], own: dict[int, Any], fixes: dict[int, Fix]
+    ) -> list[tuple[int, Envelope, str]]:
+        """Feed the chunk as fixed; returns (line number, envelope, reason) of this part's
+        envelopes rejected for their time."""
+        batch: list[Any] = []
+        owners: list[int] = []
+        mine: list[tuple[int, Any]] = []  # (line number, (envelope, body))
+        for i, truth in enumerate(resolve(guesses, fixes)):
+            if truth is None or isinstance(truth, str):
+                continue
+            owner, received_at = truth
+            if owner == self.index:
+                decoded = own.get(i) or self.decode(chunk[i][1])  # or given to this part
+                mine.append((chunk[i][0], decoded))
+                batch.append(decoded[0])
+            else:
+                batch.append({"received_at": received_at})
+            owners.append(owner)
+        rejected = self.part.feed(batch, owners, self.lookup)
+        bad = {id(batch[i]): reason for i, reason in rejected}
+        kept = [(env, body) for _, (env, body) in mine if id(env) not in bad]
+        self.events.add_events([env for env, _ in kept], [body for _, body in kept])
+        return [(n, env, bad[id(env)]) for n, (env, _) in mine if id(env) in bad]
+
+    def lookup(self, keys: set[TimerKey]) -> list[tuple[TimerKey, Any]]:
+        """Stored states of owned keys not in memory: only keys stored (the filter) are
+        asked for (the database, and the states being written, are the parent's)."""
+        might = self.keys.might_contain
+        wanted = sorted((skey for skey in keys if might(*skey)), key=str)
+        if not wanted:
+            return []
+        self.conn.send(("lookup", wanted))
+        while True:  # the parent may have sent the next chunks' fixes before the answer
+            message = self.conn.recv()
+            if message[0] == "found":
+                return [(skey, decode(skey[0], text)) for skey, text in message[1]]
+            self.inbox.append(message)
+
+    def receive(self) -> Any:
+        """The next message from the parent (those that came before a lookup's answer first)."""
+        return self.inbox.popleft() if self.inbox else self.conn.recv()
+
+    def flush(self, windows: bool, version: int, now: int) -> tuple[Any, ...]:
+        part = self.part
+        rows = part.flush(windows)
+        emissions = part.take_emissions()
+        checkpoint = part.runtime.begin_checkpoint()
+        states, evicted = state_rows(checkpoint, is_open, PART, version, now)
+        for row in states:
+            self.keys.add(row["family"], row["key"])
+        events, self.events = self.events.events, Batch()
+        late = part.runtime.late_dropped
+        return rows, emissions, events, states, evicted, checkpoint.meta, late
+
+
+def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
+               conn: Connection) -> None:  # fmt: skip
+    """A part: keeps ``AHEAD`` chunks checked (their fixes sent) beyond the one it feeds."""
+    try:
+        proc = PartProcess(index, jobs, settings, conn)
+        chunks = read_lines(path, size)
+        checked: deque[tuple[list[Line], list[Guess], dict[int, Any]]] = deque()
+        more = True
+        while more and len(checked) < AHEAD + 1:  # while the database opens: the first chunks
+            ahead = _send_check(proc, next(chunks, None))
+            more = ahead is not None
+            if ahead is not None:
+                checked.append(ahead)
+        _, meta, states, keys = conn.recv()
+        proc.start(meta, states, keys)
+        gc_tuning.tune()
+        while True:
+            message = proc.receive()
+            if message[0] == "end":
+                conn.send(("done", [], [], proc.flush(True, *message[1:])))
+                return
+            _, fixes, flush = message
+            if not checked:
+                raise RuntimeError("told to feed a chunk past the end of the input")
+            chunk, guesses, own = checked.popleft()
+            if more:  # the next check goes out before this chunk's rows
+                ahead = _send_check(proc, next(chunks, None))
+                more = ahead is not None
+                if ahead is not None:
+                    checked.append(ahead)
+            rejected = proc.feed(chunk, guesses, own, fixes)
+            emissions = proc.part.take_emissions()
+            conn.send(("done", rejected, emissions, None if flush is None else proc.flush(*flush)))
+    except (EOFError, KeyboardInterrupt):
+        return  # the parent is gone or stopping: nothing to report to
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+
+
+def _send_check(
+    proc: PartProcess, read: tuple[list[Line], int] | None
+) -> tuple[list[Line], list[Guess], dict[int, Any]] | None:
+    """Check the next chunk and send its fixes, the lines this part found bad and (part 0)
+    every line's number and guess; None at the end of the input (sent as None)."""
+    if read is None:
+        proc.conn.send(("check", None))
+        return None
+    chunk, done_bytes = read
+    guesses, own, fixes = proc.check(chunk)
+    bad = {i: chunk[i] for i, fix in fixes.items() if isinstance(fix, str)}
+    heads = ([n for n, _ in chunk], guesses, done_bytes) if proc.index == 0 else None
+    proc.conn.send(("check", (fixes, bad, heads)))
+    return chunk, guesses, own
+
+
+# ---- this process --------------------------------------------------------------------
+
+
+class _Parts:
+    """The part processes and their pipes."""
+
+    def __init__(self, jobs: int, settings: Settings, path: Path, size: int) -> None:
+        ctx = mp.get_context("fork")  # before the database is opened here: no chDB in them
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for index in range(jobs):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(
+                target=_part_main,
+                args=(index, jobs, settings, path, size, theirs),
+                name=f"replay-part-{index}",
+                daemon=True,
+            )
+            proc.start()
+            theirs.close()
+            self.conns.append(mine)
+            self.procs.append(proc)
+
+    def send(self, message: Any) -> None:
+        for index in range(len(self.conns)):
+            self.send_to(index, message)
+
+    def send_to(self, index: int, message: Any) -> None:
+        try:
+            self.conns[index].send(message)
+        except OSError:  # its end of the pipe is closed: it died
+            raise self._died(index) from None
+
+    def _died(self, index: int) -> PartFailed:
+        self.procs[index].join(timeout=5)
+        code = self.procs[index].exitcode
+        return PartFailed(f"replay part {index} exited (exit code {code})")
+
+    def receive(self, kind: str, answer: Callable[[list[TimerKey]], Any]) -> list[Any]:
+        """The next ``kind`` message of every part, answering their lookups meanwhile."""
+        out = []
+        for index, conn in enumerate(self.conns):
+            while True:
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    raise self._died(index) from None
+                if message[0] == "lookup":
+                    self.send_to(index, ("found", answer(message[1])))
+                    continue
+                if message[0] == "error":
+                    raise PartFailed(f"replay part {index} failed:\n{message[1]}")
+                if message[0] != kind:
+                    raise PartFailed(f"replay part {index} sent {message[0]!r}, not {kind!r}")
+                out.append(message)
+                break
+        return out
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        for conn in self.conns:
+            conn.close()
+
+
+class _Parent:
+    """This process's side: rejects, the merger, the writes."""
+
+    def __init__(self, db: Database, jobs: int, rejected: Rejects, stats: ReplayStats,
+                 where: str) -> None:  # fmt: skip
+        self.db, self.jobs, self.rejected, self.stats, self.where = db, jobs, rejected, stats, where
+        settings = db.settings
+        stage = AlertStage(load_rules(settings.alert_rules))
+        self.merger = Merger(settings.processor_config(), stage)
+        self.inserts = InsertThread(db.writer)
+        self.lines_since_flush = 0
+        self.last_flush = time.monotonic()
+        self.late_dropped = 0
+
+    def restore(self, parts: _Parts) -> None:
+        """The stored meta to the merger and every part, each open state to its owner."""
+        meta, states = self.db.states.load()
+        if meta is not None:
+            self.merger.load_meta(meta)
+        shares: list[list[tuple[TimerKey, str]]] = [[] for _ in range(self.jobs)]
+        for skey, state in states:
+            shares[owner_of(skey[1], self.jobs)].append((skey, encode(state)))
+        keys = self.db.states.keys.dump()
+        for index, share in enumerate(shares):
+            parts.send_to(index, ("start", meta, share, keys))
+        if meta is not None or states:
+            log.info("continuing the state stored in %s: %d open entities, clock %s",
+                     self.db.describe(), len(states), meta and meta["clock"])  # fmt: skip
+
+    def flush_due(self, lines: int) -> Flush:
+        """Whether the parts flush after this chunk (as ``replay``: rows or time)."""
+        settings = self.db.settings
+        self.lines_since_flush += lines
+        interval = time.monotonic() - self.last_flush >= settings.batch_interval_ms / 1000
+        if self.lines_since_flush < settings.batch_rows and not interval:
+            return None
+        self.lines_since_flush, self.last_flush = 0, time.monotonic()
+        return (False, *self.db.states.next_version())
+
+    def take(self, chunk: _Chunk, done: list[Any]) -> None:
+        """A chunk the parts fed: its rejects in line order, the merger fed."""
+        reports: list[tuple[int, str, Any]] = []
+        stubs: list[Any] = []  # the merger reads only received_at
+        for i, truth in enumerate(chunk.truths):
+            if isinstance(truth, str):
+                reports.append((chunk.numbers[i], truth, chunk.bad[i][1]))
+            elif truth is not None:
+                stubs.append({"received_at": truth[1]})
+        for _, part_rejects, _, _ in done:
+            reports += [(number, reason, env) for number, env, reason in part_rejects]
+        for number, reason, what in sorted(reports, key=lambda report: report[0]):
+            if isinstance(what, bytes):
+                self.rejected.line(f"{self.where}:{number}", what, reason)
+            else:
+                self.rejected.envelope(what, reason)
+        self.stats.envelopes += len(stubs)
+        self.merger.add([emissions for _, _, emissions, _ in done])
+        self.merger.feed(stubs)
+
+    def write(self, done: list[Any], windows: bool, version: int, now: int) -> None:
+        """The parts' flushes (the last item of their ``done``) and the merger's, as one
+        checkpoint of one runtime, to the insert thread (it waits for the previous one)."""
+        flushed = [message[3] for message in done]
+        merger, writer, states = self.merger, self.db.writer, self.db.states
+        merger.add([emissions for _, emissions, *_ in flushed])
+        state: list[dict[str, Any]] = []
+        for rows, _, events, part_state, evicted, _, _ in flushed:
+            writer.add(rows)
+            writer.add_events_columns(events)
+            states.track(part_state, evicted, filter_keys=False)  # the parts filter
+            state += part_state
+        writer.add(merger.flush(windows))
+        meta = merger.meta([part_meta for *_, part_meta, _ in flushed])
+        state.append(states.meta_row(meta, version, now))
+        writer.add_state(state)
+        self.late_dropped = sum(late for *_, late in flushed)
+        self.inserts.submit(writer.take(), lambda: states.written(state))
+
+
+def replay_jobs(
+    settings: Settings, path: Path, jobs: int, rejects: Path | None = None
+) -> tuple[ReplayStats, str]:
+    """``replay`` in ``jobs`` part processes; returns its stats and the database's name.
+    Raises PartFailed when a part fails (the database keeps the last completed flush)."""
+    if not 2 <= jobs <= MAX_JOBS:
+        raise ValueError(f"--jobs must be 1 to {MAX_JOBS}, got {jobs}")
+    size = path.stat().st_size
+    parts = _Parts(jobs, settings, path, size)  # forked before anything else runs here
+    stats = ReplayStats()
+    db: Database | None = None
+    parent: _Parent | None = None
+    try:
+        db = Database(settings)
+        started = time.monotonic()
+        with Rejects(rejects, stats) as rejected:
+            parent = _Parent(db, jobs, rejected, stats, str(path))
+            parent.restore(parts)
+            gc_tuning.tune()
+            _loop(parent, parts, size, stats)
+            stats.rows_written = db.writer.stats["rows_written"]
+        stats.late_dropped = parent.late_dropped
+        stats.seconds = time.monotonic() - started
+        return stats, db.describe()
+    finally:
+        if parent is not None:
+            parent.inserts.close(timeout=30.0)
+        parts.close()
+        if db is not None:
+            db.close()
+
+
+@dataclass
+class _Chunk:
+    """A chunk as this process sees it: what part 0 read, with every part's fixes."""
+
+    numbers: list[int]
+    truths: list[Fix | None]
+    bad: dict[int, Line]
+    flush: Flush
+    done_bytes: int
+
+
+def _loop(parent: _Parent, parts: _Parts, size: int, stats: ReplayStats) -> None:
+    """The parts feed chunk c once this process sent them its fixes; they check ``AHEAD``
+    chunks beyond it meanwhile, so no part waits for a slower one chunk by chunk."""
+
+    def answer(keys: list[TimerKey]) -> list[tuple[TimerKey, str]]:
+        return parent.db.states.lookup_texts(keys, filtered=True)
+
+    progress = Progress(size)
+    sent: deque[_Chunk] = deque()  # fixes sent, rows not received yet
+    more = True
+    while True:
+        while more and len(sent) < AHEAD + 2:  # what a part sent before chunk c's rows
+            go = _go(parent, parts, parts.receive("check", answer))
+            more = go is not None
+            if go is not None:
+                sent.append(go)
+        if not sent:
+            break
+        done = parts.receive("done", answer)
+        current = sent.popleft()
+        parent.take(current, done)
+        if current.flush is not None:
+            parent.write(done, *current.flush)
+        stats.lines = current.numbers[-1]
+        progress.update(current.done_bytes, stats.envelopes)
+    version, now = parent.db.states.next_version()
+    parts.send(("end", version, now))
+    parent.write(parts.receive("done", answer), True, version, now)
+    parent.inserts.wait()
+    progress.update(size, stats.envelopes, force=True)
+
+
+def _go(parent: _Parent, parts: _Parts, checks: list[Any]) -> _Chunk | None:
+    """Send the parts the fixes of the chunk they checked (and whether to flush after it):
+    they feed it. None: they reached the end of the input."""
+    ended = [payload is None for _, payload in checks]
+    if all(ended):
+        return None
+    if any(ended):
+        raise PartFailed("the parts read different input (did the file change?)")
+    fixes: dict[int, Fix] = {}
+    bad: dict[int, Line] = {}
+    for _, (part_fixes, part_bad, _) in checks:
+        fixes.update(part_fixes)
+        bad.update(part_bad)
+    numbers, guesses, done_bytes = checks[0][1][2]
+    flush = parent.flush_due(len(numbers))
+    parts.send(("go", fixes, flush))
+    return _Chunk(numbers, resolve(guesses, fixes), bad, flush, done_bytes)
