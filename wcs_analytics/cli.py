@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="process in N processes (same tables; about 1.8x faster with 2 on 2 cores; "
-        "default: %(default)s)",
+        help="process in N part processes, one owning the database: the same tables, state "
+        "and rejects; faster with free cores (default: %(default)s)",
     )
     settings_mod.add_flags(
         replay, (*STORE_SETTINGS, *KAFKA_SETTINGS, *BATCH_SETTINGS, "redact_keys")

@@ -1,6 +1,6 @@
 """``wcs-analytics replay FILE --jobs N``: the processing in N part processes, this process
 owning the database. The tables are those of ``--jobs 1`` (tests/e2e/test_replay_jobs.py);
-docs/processing.md#replay-jobs.
+docs/processing.md, "`replay --jobs N`".
 
 * **Lines.** Every part and this process read the same bytes of the file (its size when
   the replay starts) in chunks of ``CHUNK`` non-empty lines, and decode the head of every
