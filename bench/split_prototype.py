@@ -8,12 +8,12 @@ What a multi-process replay would cost, measured before one was built (bench/REA
 file, decodes the head of every line (``received_at``, ``key``), fully decodes only the
 lines whose key it owns (crc32 of the key modulo PARTS), feeds ``processors.split.Part``
 (the other lines only move its clock), builds its own ``events`` columns and, every 12
-chunks of 2,000 lines, sends its rows, window emissions and events columns down a pipe.
-The parent reads the heads too, feeds ``processors.split.Merger`` (summed windows, the one alert stage), and inserts
-everything through one ``ClickHouseWriter`` and its insert thread into a fresh chDB under
-DATA_DIR. Prints the loop seconds (database open -> last insert done, as ``replay`` reports
-its loop; the part processes start before the database is opened) and how long
-the parent waited for the parts, for its previous insert and for the last one.
+chunks of 2,000 lines, sends its rows, window emissions and events columns down a pipe. The
+parent reads the heads too, feeds ``processors.split.Merger`` (summed windows, the one alert
+stage), and inserts everything through one ``ClickHouseWriter`` and its insert thread into a
+fresh chDB under DATA_DIR. Prints the loop seconds (database open -> last insert done, as
+``replay`` reports its loop; the part processes start before the database is opened) and how
+long the parent waited for the parts, for its previous insert and for the last one.
 
 Missing, so not comparable row for row with ``replay``: the state store (no restore, no
 lookups, no checkpoint), redaction, rejects (bad lines, implausible times), progress.
