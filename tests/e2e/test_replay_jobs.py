@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from events.catalog import resolve
 from events.envelope import make
 from tests.e2e.service import CLI, _env, cli, query
 from tests.e2e.test_lifecycle import long_sessions
-from tests.integration.kafka_helpers import BIG_INT, big_int_line, dsn_of, read_tables
+from tests.integration.kafka_helpers import BIG_INT, big_int_line
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +98,31 @@ def replay(trace: Path, data: Path, jobs: int, *flags: str) -> tuple[str, list[b
     return summary, sorted(lines)
 
 
+READ_TABLES = """
+import sys, orjson
+from events.tables import OUTPUT_TABLES
+from sinks.client import connect
+client = connect("chdb://" + sys.argv[1], "wcs")
+out = {}
+for name in OUTPUT_TABLES:
+    result = client.query(f"SELECT * EXCEPT version FROM wcs.{name} FINAL")
+    rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
+    out[name] = sorted(orjson.dumps(r, default=str, option=orjson.OPT_SORT_KEYS) for r in rows)
+sys.stdout.buffer.write(orjson.dumps({k: [r.decode() for r in v] for k, v in out.items()}))
+"""
+
+
+def read_tables(data: Path) -> Tables:
+    """Every output table under FINAL without ``version``, rows as sorted JSON (one process
+    for all tables: chDB allows one data path per process, and this one holds none)."""
+    done = subprocess.run(
+        [sys.executable, "-c", READ_TABLES, str((data / "chdb").resolve())],
+        capture_output=True, env=_env(None), timeout=120, check=True,
+    )  # fmt: skip
+    tables: dict[str, list[str]] = orjson.loads(done.stdout)
+    return {name: [orjson.loads(row) for row in rows] for name, rows in tables.items()}
+
+
 def stored_state(data: Path) -> dict[str, Any]:
     """The state a later run continues: each entity's latest state, the partition's meta
     (its windows and the alert stage's pending window rows in a canonical order)."""
@@ -123,7 +149,7 @@ def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def serial(trace: Path) -> tuple[Path, str, list[bytes], Tables]:
     data = trace.parent / "serial"
     summary, rejects = replay(trace, data, 1)
-    return data, summary, rejects, read_tables(dsn_of(data))
+    return data, summary, rejects, read_tables(data)
 
 
 @pytest.mark.parametrize("jobs,flags", [(2, ()), (3, ("--batch-rows", "3000"))])
@@ -136,7 +162,7 @@ def test_jobs_give_the_tables_state_and_rejects_of_one(
     summary, rejects = replay(trace, data, jobs, *flags)
     assert summary == want_summary and "(33 rejected lines)" in summary, summary  # 3 + 3 x 10
     assert rejects == want_rejects
-    got = read_tables(dsn_of(data))
+    got = read_tables(data)
     for table, rows in want.items():
         assert got[table] == rows, table
     assert len(got["alerts"]) > 0 and len(got["status_counts"]) > 100
@@ -161,7 +187,7 @@ def test_a_replay_in_parts_may_change_the_number_of_jobs(
     data = trace.parent / f"parts-{first}-{second}"
     replay(parts[0], data, first)
     replay(parts[1], data, second)
-    assert read_tables(dsn_of(data)) == serial[3]
+    assert read_tables(data) == serial[3]
 
 
 def test_real_ends_after_timeouts_find_their_evicted_sessions(tmp_path: Path) -> None:
@@ -176,9 +202,9 @@ def test_real_ends_after_timeouts_find_their_evicted_sessions(tmp_path: Path) ->
     replay(whole, tmp_path / "two", 2)
     replay(first, tmp_path / "split", 2)
     replay(second, tmp_path / "split", 3)
-    want = read_tables(dsn_of(tmp_path / "one"))
-    assert read_tables(dsn_of(tmp_path / "two")) == want
-    assert read_tables(dsn_of(tmp_path / "split")) == want
+    want = read_tables(tmp_path / "one")
+    assert read_tables(tmp_path / "two") == want
+    assert read_tables(tmp_path / "split") == want
     calls = {r["call_id"]: r for r in want["calls"]}
     assert calls["c-1"]["closed_by"] == "event" and calls["c-1"]["talk_ms"] == 13 * 3_600_000
 
