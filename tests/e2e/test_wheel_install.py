@@ -120,15 +120,18 @@ def test_clean_install_runs_every_command(installed: Path, tmp_path: Path) -> No
     count = _run(cli, "query", "--data-dir", data, "SELECT count() FROM events", cwd=tmp_path)
     assert count.split() == ["count()", str(envelopes)]
 
-    # the same trace replayed from the source tree (interpreted) gives the same rows
-    source_data = tmp_path / "source-data"
+    # the same trace replayed from the source tree (interpreted) gives the same rows, and so
+    # does the installed CLI in two part processes (compiled states cross processes as text)
+    source_data, jobs_data = tmp_path / "source-data", tmp_path / "jobs-data"
     here = [sys.executable, "-m", "wcs_analytics.cli"]
     _run(*here, "replay", trace, "--data-dir", source_data, cwd=ROOT)
+    _run(cli, "replay", trace, "--data-dir", jobs_data, "--jobs", "2", cwd=tmp_path)
     for table in OUTPUT_TABLES:
         sql = f"SELECT * FROM {table} FINAL ORDER BY ALL"
         compiled = _run(cli, "query", "--data-dir", data, sql, cwd=tmp_path)
         interpreted = _run(*here, "query", "--data-dir", source_data, sql, cwd=ROOT)
         assert compiled == interpreted, table
+        assert _run(cli, "query", "--data-dir", jobs_data, sql, cwd=tmp_path) == compiled, table
         if table in ("calls", "streams", "messages", "connections", "status_counts"):
             assert len(compiled.splitlines()) > 2, table  # rows to compare
 
