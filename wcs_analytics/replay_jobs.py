@@ -90,6 +90,7 @@ def owner_of(key: str, jobs: int) -> int:
 
 
 def guess(line: bytes, jobs: int) -> Guess:
+    """The owner and time a line's head names (one msgspec pass, the body skipped)."""
     try:
         head = _HEAD.decode(line)
     except msgspec.DecodeError:
@@ -126,6 +127,8 @@ def resolve(guesses: Sequence[Guess], fixes: dict[int, Fix]) -> list[Fix | None]
 
 
 class PartProcess:
+    """What a part process does with its chunks (the process loop is ``_part_main``)."""
+
     def __init__(self, index: int, jobs: int, settings: Settings, conn: Connection) -> None:
         self.index, self.jobs, self.conn = index, jobs, conn
         self.part = Part(settings.processor_config(), index, persistent=True)
