@@ -31,6 +31,7 @@ stays (rows, then the state that describes them), nothing of the failed flush is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import time
@@ -264,10 +265,11 @@ def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
             rejected = proc.feed(chunk, guesses, own, fixes)
             emissions = proc.part.take_emissions()
             conn.send(("done", rejected, emissions, None if flush is None else proc.flush(*flush)))
-    except (EOFError, KeyboardInterrupt):
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the parent is gone or stopping: nothing to report to
     except BaseException:
-        conn.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):  # the parent may be gone too
+            conn.send(("error", traceback.format_exc()))
 
 
 def _send_check(
