@@ -211,6 +211,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.errors import SinkError
     from wcs_analytics.replay import replay
     from wcs_analytics.store import Store
 
@@ -243,11 +244,15 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         try:
             stats, where = replay_jobs(settings, args.file, args.jobs, args.rejects)
-        except PartFailed as exc:
-            print(f"wcs-analytics replay: {exc}", file=sys.stderr)
+        except (PartFailed, SinkError) as exc:
+            print(f"wcs-analytics replay: {one_line(exc)}", file=sys.stderr)
             return 1
     else:
-        store = Store(settings)
+        try:
+            store = Store(settings)
+        except SinkError as exc:  # the database cannot be reached or used
+            print(f"wcs-analytics replay: {one_line(exc)}", file=sys.stderr)
+            return 1
         try:
             stats = replay(store, args.file, args.rejects)
         finally:

@@ -233,8 +233,12 @@ class PartProcess:
 
 
 def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
-               conn: Connection) -> None:  # fmt: skip
-    """A part: keeps ``AHEAD`` chunks checked (their fixes sent) beyond the one it feeds."""
+               conn: Connection, inherited: list[Connection]) -> None:  # fmt: skip
+    """A part: keeps ``AHEAD`` chunks checked (their fixes sent) beyond the one it feeds.
+    ``inherited``: the parent's ends of this part's and the earlier parts' pipes, closed here
+    so that each part sees its pipe end when the parent closes its end."""
+    for other in inherited:
+        other.close()
     try:
         proc = PartProcess(index, jobs, settings, conn)
         chunks = read_lines(path, size)
@@ -302,7 +306,7 @@ class _Parts:
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=_part_main,
-                args=(index, jobs, settings, path, size, theirs),
+                args=(index, jobs, settings, path, size, theirs, [*self.conns, mine]),
                 name=f"replay-part-{index}",
                 daemon=True,
             )
@@ -347,13 +351,14 @@ class _Parts:
         return out
 
     def close(self) -> None:
+        """Parts still waiting for this process see their pipe end and exit."""
+        for conn in self.conns:
+            conn.close()
         for proc in self.procs:
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
-        for conn in self.conns:
-            conn.close()
 
 
 class _Parent:
