@@ -23,11 +23,12 @@ sys.exit(main())
 """
 
 
-def build(into: Path) -> tuple[Path, str]:
-    """Build and unpack the wheel into ``into``; returns (package dir, CLI launcher path).
-    Fails loudly when the build came out interpreted (no C compiler, WCS_ANALYTICS_PURE)."""
+def build(into: Path, source: Path = ROOT) -> tuple[Path, str]:
+    """Build the wheel of ``source`` (a checkout) and unpack it into ``into``; returns
+    (package dir, CLI launcher path). Fails loudly when the build came out interpreted (no C
+    compiler, WCS_ANALYTICS_PURE)."""
     wheels = into / "wheel"
-    cmd = [PY, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
+    cmd = [PY, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"building the wheel failed:\n{done.stderr[-2000:]}")
@@ -42,3 +43,14 @@ def build(into: Path) -> tuple[Path, str]:
     cli.chmod(0o755)
     print(f"compiled build: {wheel.name} unpacked in {packages}", file=sys.stderr)
     return packages, str(cli)
+
+
+if __name__ == "__main__":
+    # python bench/compiled.py OUT_DIR [SOURCE_CHECKOUT]: prints the launcher's path
+    import argparse
+
+    parser = argparse.ArgumentParser(description="build and unpack the compiled wheel")
+    parser.add_argument("into", type=Path)
+    parser.add_argument("source", type=Path, nargs="?", default=ROOT)
+    args = parser.parse_args()
+    print(build(args.into.resolve(), args.source.resolve())[1])

@@ -11,7 +11,8 @@ Input: an envelope NDJSON written by ``wcs-analytics simulate --out`` (``--scale
 - floor: ``bench/floor_store.py``, a subprocess that reads the file, decodes every line with
   ``events.envelope.decode`` and inserts the ``events`` rows into a fresh chDB in 50 000-row
   inserts: what storing the raw events alone costs;
-- replay: ``wcs-analytics replay FILE --data-dir <fresh dir>`` as a subprocess;
+- replay: ``wcs-analytics replay FILE --data-dir <fresh dir> --jobs 1`` (one process) as a
+  subprocess;
 - with ``--split N``: the file split by entity key as Kafka partitions it (``partition_of`` of
   the envelope key, N parts, file order kept) and N ``replay`` processes, one per part, each
   with its own fresh data dir, run at once; rated by the slowest part's loop. Not a product
@@ -52,6 +53,7 @@ CLI = str(ROOT / ".venv/bin/wcs-analytics")
 REPLAYED = re.compile(r"replayed (\d+) envelopes \((\d+) rejected lines\) in ([\d.]+)s, (\d+) rows")
 STORED = re.compile(r"stored (\d+) envelopes in ([\d.]+)s")
 PROTOTYPE = re.compile(r"split prototype: (\d+) envelopes in ([\d.]+)s")
+ONE_PROCESS = ("--jobs", "1", "--log-level", "warning")
 PROCESSED = re.compile(r"processed (\d+) envelopes in ([\d.]+)s cpu, (\d+) rows")
 
 PROCESSORS = """
@@ -116,7 +118,7 @@ def floor(trace: Path, data_dir: Path) -> tuple[float, float, int]:
 
 def replay(trace: Path, data_dir: Path, cli: str = CLI, jobs: int = 1) -> tuple[float, float, int]:
     cmd = [cli, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
-    cmd += ["--jobs", str(jobs)] if jobs != 1 else []
+    cmd += ["--jobs", str(jobs)]  # always: the default is one part per CPU
     match, wall = run(cmd, REPLAYED)
     return float(match.group(3)), wall, int(match.group(4))
 
@@ -143,7 +145,7 @@ def replay_split(paths: list[Path], data_dir: Path, cli: str) -> tuple[float, fl
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [cli, "replay", str(p), "--data-dir", str(data_dir / p.stem), "--log-level", "warning"],
+            [cli, "replay", str(p), "--data-dir", str(data_dir / p.stem), *ONE_PROCESS],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

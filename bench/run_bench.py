@@ -55,6 +55,7 @@ from run_load import Service, StepResult, sustained_step
 from run_mix import MIX, lua_mix
 
 CLI = str(ROOT / ".venv/bin/wcs-analytics")
+BASELINE = "run (baseline)"
 
 
 def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], str]:
@@ -63,6 +64,9 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
     with ExitStack() as stack:
         service = stack.enter_context(Service(cli, tmp / "ab-data", tmp / "ab-service.log"))
         bases = {"bare echo": stack.enter_context(uvicorn_server("echo_app")), "run": service.base}
+        if args.baseline_cli:
+            other = Service(args.baseline_cli, tmp / "ab-baseline", tmp / "ab-baseline.log")
+            bases[BASELINE] = stack.enter_context(other).base
         runs: list[Run] = []
         passes = [("warmup", args.warmup)] * (args.warmup > 0) + [
             (str(index), args.duration) for index in range(1, args.runs + 1)
@@ -91,6 +95,16 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
 
 
 def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
+    targets = ("bare echo", "run") + ((BASELINE,) if args.baseline_cli else ())
+    versus = (
+        [
+            ratio_line("run", BASELINE, median_ratio(runs, "run", BASELINE)),
+            f"(baseline: `{args.baseline_cli}`)",
+            "",
+        ]
+        if args.baseline_cli
+        else []
+    )
     return [
         "## Closed loop: run service vs bare echo (wrk)",
         "",
@@ -101,10 +115,11 @@ def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
         "",
         *runs_table(runs),
         "",
-        *medians_table(runs, ("bare echo", "run")),
+        *medians_table(runs, targets),
         "",
         ratio_line("run", "bare echo", median_ratio(runs, "run", "bare echo")),
         "",
+        *versus,
         note,
         "",
     ]
@@ -187,6 +202,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sustained", action="store_true", help="only the wrk A/B")
     parser.add_argument(
         "--compiled", action="store_true", help="run the wheel as pip install . builds it (mypyc)"
+    )
+    parser.add_argument(
+        "--baseline-cli",
+        help="a second `wcs-analytics` launcher (e.g. another commit's compiled build), "
+        "alternated with the others as `run (baseline)`",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/run.md")
     return parser.parse_args(argv)

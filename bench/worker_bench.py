@@ -118,13 +118,16 @@ def lag_topics(bootstrap: str, prefix: str) -> list[str]:
 
 
 def replay_round(trace: Path, work: Path) -> float:
-    """Seconds ``wcs-analytics replay`` reports for its loop into a fresh chDB."""
+    """Seconds ``wcs-analytics replay --jobs 1`` (one process, as one worker is) reports for
+    its loop into a fresh chDB."""
     cmd = [
         kafka_common.CLI,
         "replay",
         str(trace),
         "--data-dir",
         str(work),
+        "--jobs",
+        "1",
         "--log-level",
         "warning",
     ]

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from wcs_analytics import settings as settings_mod
+from wcs_analytics.cpus import AUTO_MAX_JOBS, auto_jobs, cgroup_cpus, parse_jobs, usable_cpus
 from wcs_analytics.datadir import DataDirBusy
 from wcs_analytics.settings import Settings, SettingsError
 
@@ -97,11 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--jobs",
-        type=int,
-        default=1,
+        default="auto",
         metavar="N",
         help="process in N part processes, one owning the database: the same tables, state "
-        "and rejects; faster with free cores (default: %(default)s)",
+        "and rejects; faster with free cores. auto: the usable CPUs (affinity, cgroup quota), "
+        f"at most {AUTO_MAX_JOBS}; 1 with --kafka (default: %(default)s)",
     )
     settings_mod.add_flags(
         replay, (*STORE_SETTINGS, *KAFKA_SETTINGS, *BATCH_SETTINGS, "redact_keys")
@@ -218,10 +219,15 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"wcs-analytics replay: {args.file}: no such file", file=sys.stderr)
         return 2
+    try:
+        requested = parse_jobs(args.jobs)
+    except ValueError as exc:
+        print(f"wcs-analytics replay: {exc}", file=sys.stderr)
+        return 2
     if settings.kafka:
         from wcs_analytics.replay import replay_to_kafka
 
-        if args.jobs != 1:
+        if requested not in (None, 1):
             print("wcs-analytics replay: --jobs is for replay into ClickHouse, not --kafka",
                   file=sys.stderr)  # fmt: skip
             return 2
@@ -236,14 +242,15 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
         )
         return 1 if stats.rejected else 0
-    if args.jobs != 1:
+    jobs = requested if requested is not None else auto_jobs(usable_cpus(quota=cgroup_cpus()))
+    if jobs != 1:
         from wcs_analytics.replay_jobs import MAX_JOBS, PartFailed, replay_jobs
 
-        if not 1 <= args.jobs <= MAX_JOBS:
+        if not 1 <= jobs <= MAX_JOBS:
             print(f"wcs-analytics replay: --jobs must be 1 to {MAX_JOBS}", file=sys.stderr)
             return 2
         try:
-            stats, where = replay_jobs(settings, args.file, args.jobs, args.rejects)
+            stats, where = replay_jobs(settings, args.file, jobs, args.rejects)
         except (PartFailed, SinkError) as exc:
             print(f"wcs-analytics replay: {one_line(exc)}", file=sys.stderr)
             return 1
@@ -261,6 +268,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"replayed {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
         f"{stats.seconds:.1f}s, {stats.rows_written} rows written to {where}"
+        + (f" by {jobs} part processes" if jobs > 1 else "")
     )
     if stats.late_dropped:
         print(

@@ -173,7 +173,7 @@ def test_jobs_give_the_tables_state_and_rejects_of_one(
     assert not any(SECRET.encode() in line for line in rejects)
 
 
-@pytest.mark.parametrize("first,second", [(2, 1), (1, 3), (3, 2)])
+@pytest.mark.parametrize("first,second", [(2, 1), (1, 3), (4, 2)])
 def test_a_replay_in_parts_may_change_the_number_of_jobs(
     trace: Path, serial: tuple[Path, str, list[bytes], Tables], first: int, second: int
 ) -> None:
@@ -234,6 +234,7 @@ def test_a_part_that_dies_stops_the_replay_with_a_clear_error(trace: Path, tmp_p
     "flags,message",
     [
         (("--jobs", "0"), b"--jobs must be 1 to 64"),
+        (("--jobs", "two"), b"--jobs must be a number or auto, got 'two'"),
         (("--jobs", "2", "--kafka", "localhost:1"), b"--jobs is for replay into ClickHouse"),
     ],
 )
@@ -245,3 +246,22 @@ def test_bad_jobs_are_refused(
         capture_output=True, env=_env(None), timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_jobs_default_to_the_usable_cpus(
+    trace: Path, serial: tuple[Path, str, list[bytes], Tables], tmp_path: Path, cpus: int
+) -> None:
+    """No ``--jobs``: one part process per CPU the replay may run on (its affinity here),
+    none on one CPU."""
+    if len(os.sched_getaffinity(0)) < cpus:
+        pytest.fail(f"this machine has fewer than {cpus} CPUs")
+    allowed = set(sorted(os.sched_getaffinity(0))[:cpus])
+    done = subprocess.run(
+        [*CLI, "replay", str(trace), "--data-dir", str(tmp_path / "d")],
+        capture_output=True, env=_env(None), timeout=300, check=False,
+        preexec_fn=lambda: os.sched_setaffinity(0, allowed),
+    )  # fmt: skip
+    out = done.stdout.decode()
+    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
+    assert out.rstrip().endswith(" by 2 part processes") == (cpus == 2), out

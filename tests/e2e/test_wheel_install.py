@@ -115,7 +115,7 @@ def test_clean_install_runs_every_command(installed: Path, tmp_path: Path) -> No
     trace = tmp_path / "trace.ndjson"
     _run(cli, "simulate", "--out", trace, "--scale", "0.05", "--minutes", "6", cwd=tmp_path)
     data = tmp_path / "data"
-    _run(cli, "replay", trace, "--data-dir", data, cwd=tmp_path)
+    _run(cli, "replay", trace, "--data-dir", data, "--jobs", "1", cwd=tmp_path)
     envelopes = sum(1 for line in trace.read_bytes().splitlines() if line.strip())
     count = _run(cli, "query", "--data-dir", data, "SELECT count() FROM events", cwd=tmp_path)
     assert count.split() == ["count()", str(envelopes)]
@@ -124,8 +124,9 @@ def test_clean_install_runs_every_command(installed: Path, tmp_path: Path) -> No
     # does the installed CLI in two part processes (compiled states cross processes as text)
     source_data, jobs_data = tmp_path / "source-data", tmp_path / "jobs-data"
     here = [sys.executable, "-m", "wcs_analytics.cli"]
-    _run(*here, "replay", trace, "--data-dir", source_data, cwd=ROOT)
-    _run(cli, "replay", trace, "--data-dir", jobs_data, "--jobs", "2", cwd=tmp_path)
+    _run(*here, "replay", trace, "--data-dir", source_data, "--jobs", "1", cwd=ROOT)
+    summary = _run(cli, "replay", trace, "--data-dir", jobs_data, "--jobs", "2", cwd=tmp_path)
+    assert summary.rstrip().endswith("by 2 part processes"), summary
     for table in OUTPUT_TABLES:
         sql = f"SELECT * FROM {table} FINAL ORDER BY ALL"
         compiled = _run(cli, "query", "--data-dir", data, sql, cwd=tmp_path)
