@@ -14,7 +14,8 @@ one runtime: final rows, windows included, and the alerts in the same order.
 * **Windows.** A part counts its own entities' statuses: its window rows are partial
   counts, taken from it with the clock they were emitted at (``take_emissions``).
   ``Merger`` keeps each part's latest partial of every window and emits their sums (counts
-  only grow; ``version`` = the sum of the counters, as in one runtime).
+  only grow; ``version`` = the sum of the counters, as in one runtime), once per window at
+  each due point or flush, as one runtime emits it.
 * **Alerts.** The one alert stage runs in the merger on the summed rows, at the clock
   values one runtime would run it at: the merger has a runtime that owns no envelope and is
   fed the same batches, and a stage that takes the summed rows emitted at a clock right
@@ -28,6 +29,7 @@ points; hand the merger every part's ``take_emissions()`` after the parts' ``fee
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 from typing import Any
 
 from events.envelope import Envelope
@@ -117,16 +119,21 @@ class WindowSums:
     def __init__(self) -> None:
         self.latest: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
 
-    def add(self, part: int, rows: list[Row]) -> list[Row]:
-        """Partial rows of ``part`` in; the summed rows of the same windows out."""
+    def add(self, partials: Iterable[tuple[int, list[Row]]]) -> list[Row]:
+        """Partial rows of parts in, ``(part, rows)``; the summed row of every window they
+        touch out, once (one runtime emits a window once per due point or flush)."""
+        touched: dict[tuple[Any, ...], Row] = {}
+        for part, rows in partials:
+            for table, values in rows:
+                key = (table, values["window_start"], *(values[d] for d in DIMS[table]))
+                self.latest.setdefault(key, {})[part] = values
+                touched[key] = (table, values)
         out: list[Row] = []
-        for table, values in rows:
-            key = (table, values["window_start"], *(values[d] for d in DIMS[table]))
-            partials = self.latest.setdefault(key, {})
-            partials[part] = values
+        for key, (table, values) in touched.items():
+            partials_of = self.latest[key].values()
             summed = dict(values)
             for counter in COUNTERS[table]:
-                summed[counter] = sum(p[counter] for p in partials.values())
+                summed[counter] = sum(p[counter] for p in partials_of)
             summed["version"] = sum(summed[c] for c in COUNTERS[table])
             out.append((table, summed))
         return out
@@ -156,12 +163,15 @@ class _Summing(AlertStage):
     def accept(self, rows: list[Row]) -> None:
         # the merger's runtime stopped at a clock (its own windows are always empty)
         clock = None if self.runtime is None else self.runtime.clock
+        due: list[tuple[int, int, list[Row]]] = []
         while self.queue and clock is not None and self.queue[0][0] <= clock:
-            _, part, partial = self.queue.pop(0)
-            self.take(part, partial)
+            due.append(self.queue.pop(0))
+        for _, group in groupby(due, key=lambda item: item[0]):  # one due point per clock
+            self.take([(part, partial) for _, part, partial in group])
 
-    def take(self, part: int, rows: list[Row]) -> None:
-        summed = self.sums.add(part, rows)
+    def take(self, partials: list[tuple[int, list[Row]]]) -> None:
+        """The parts' partial rows of one due point or flush, summed, to the detector."""
+        summed = self.sums.add(partials)
         self.out += summed
         if self.real is not None:
             self.real.accept(summed)
@@ -238,8 +248,7 @@ class Merger:
         sums of the windows the parts' flush emitted (``add`` those emissions first)."""
         rows = self.runtime.flush(windows)  # alert rows: its own windows are empty
         if windows:
-            for part, partial in self._flushed:
-                self.stage.take(part, partial)
+            self.stage.take(self._flushed)
             self._flushed = []
             self.runtime.stage_changed()
         clock = self.runtime.clock

@@ -33,7 +33,8 @@ def perturbed(lines: list[bytes]) -> list[bytes]:
     """The trace with what real capture files hold besides envelopes, scattered: lines
     that are no JSON or no envelope (some with a readable head), times that are not
     plausible, envelope keys that are not the entity's key (the line's owner is found by
-    the body), a body integer beyond 64 bits, a secret to redact, blank lines."""
+    the body), a body integer beyond 64 bits, a secret to redact, blank lines; and a block
+    of lines that comes late, at the end (windows already evaluated get late hits)."""
     rng = random.Random(11)
     calls = [orjson.loads(line) for line in lines if b'"CallStatusEvent"' in line][:40]
     extra: list[bytes] = [b"not json at all\n", b'{"v":1,"id":"no-key"}\n', b"\n", b"[1,2]\n"]
@@ -52,6 +53,8 @@ def perturbed(lines: list[bytes]) -> list[bytes]:
     out = list(lines)
     for line in extra:
         out.insert(rng.randrange(len(out)), line)
+    n = len(out)  # a block of lines delivered late, after the rest: the time goes back
+    out = out[: n // 5] + out[n // 5 + n // 30 :] + out[n // 5 : n // 5 + n // 30]
     return spiked(out)
 
 

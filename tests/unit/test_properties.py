@@ -388,9 +388,11 @@ def batches(events: list[Envelope], sizes: list[int]) -> list[tuple[int, int]]:
     return bounds
 
 
-def serial(events: list[Envelope], sizes: list[int], flush_each: bool) -> list[Row]:
+def serial(
+    events: list[Envelope], sizes: list[int], flush_each: bool, stage: AlertStage | None = None
+) -> list[Row]:
     """One runtime; with ``flush_each`` a flush (windows too) after every batch."""
-    runtime, rows = PartitionRuntime(TRACE_CFG, AlertStage(RULES)), []
+    runtime, rows = PartitionRuntime(TRACE_CFG, stage or AlertStage(RULES)), []
     for start, end in batches(events, sizes):
         assert runtime.feed(events[start:end]) == []
         if flush_each:
@@ -398,11 +400,17 @@ def serial(events: list[Envelope], sizes: list[int], flush_each: bool) -> list[R
     return rows + runtime.flush()
 
 
-def split(events: list[Envelope], parts: int, sizes: list[int], flush_each: bool) -> list[Row]:
+def split(
+    events: list[Envelope],
+    parts: int,
+    sizes: list[int],
+    flush_each: bool,
+    stage: AlertStage | None = None,
+) -> list[Row]:
     """``serial`` through ``parts`` Parts and a Merger."""
     owners = owners_of(events, parts)
     shares = [Part(TRACE_CFG, index) for index in range(parts)]
-    merger, rows = Merger(TRACE_CFG, AlertStage(RULES)), []
+    merger, rows = Merger(TRACE_CFG, stage or AlertStage(RULES)), []
 
     def flush() -> list[Row]:
         out = [row for part in shares for row in part.flush()]
@@ -446,6 +454,31 @@ def test_key_owning_parts_on_the_seeded_traces() -> None:
             assert final(many) == final(one), (seed, parts)
             assert of(many, "alerts") == of(one, "alerts"), (seed, parts)
             assert {r["state"] for r in of(many, "alerts")} == {"firing", "resolved"}
+
+
+def test_key_owning_parts_leave_the_alert_state_of_one_runtime() -> None:
+    """The merger hands the detector each window once per due point or flush, summed over
+    the parts, as one runtime emits it: the detector's state (late rows ignored included)
+    is one runtime's, also when the input's time goes back (two traces one after the
+    other, as two nodes' logs concatenated)."""
+
+    def failing(prefix: str) -> list[Envelope]:  # one window, one series, many calls
+        return [calls(f"{prefix}{n}")("CallStatusEvent", BASE + n * 500, "FAILED")
+                for n in range(40)]  # fmt: skip
+
+    mover = calls("mover")
+    late = [*failing("a"), mover("CallStatusEvent", BASE + 5 * MINUTE, "RING"), *failing("b")]
+    late.append(mover("CallStatusEvent", BASE + 6 * MINUTE, "FAILED"))
+    events = late + seeded_trace(0) + seeded_trace(1)
+    for parts, sizes, flush_each in ((2, [50], False), (3, [7, 1, 13], True), (4, [1], False)):
+        one, many = AlertStage(RULES), AlertStage(RULES)
+        serial(events, sizes, flush_each, one)
+        split(events, parts, sizes, flush_each, many)
+        want, got = one.to_json(), many.to_json()
+        assert want["late_ignored"] > 0
+        for state in (want, got):
+            state["pending"].sort(key=orjson.dumps)
+        assert got == want, (parts, sizes)
 
 
 def split_segment(
