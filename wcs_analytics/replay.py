@@ -63,21 +63,26 @@ class Progress:
         )
 
 
+Chunk = tuple[list[Envelope], list[str | None], list[int]]  # envelopes, bodies, line numbers
+
+
 def read_chunks(
     path: Path,
     stats: ReplayStats,
     rejected: Rejects,
     redact_keys: Iterable[str] = (),
     size: int = CHUNK,
-) -> Iterator[tuple[list[Envelope], list[str | None]]]:
+) -> Iterator[Chunk]:
     """Valid envelopes of an NDJSON file, in file order and in chunks of ``size``, redacted
     as ingest does (the file may be a raw capture), with their bodies' JSON text when nothing
-    was removed (None: it is serialised again); bad lines are logged and set aside."""
+    was removed (None: it is serialised again) and their line numbers. Bad lines are held in
+    ``rejected`` until the caller releases the chunk's rejects (``Rejects.release``)."""
     redact = envelope_redactor(redact_keys)
     progress = Progress(path.stat().st_size)
     done = number = 0
     chunk: list[Envelope] = []
     bodies: list[str | None] = []
+    numbers: list[int] = []
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
             done += len(line)
@@ -87,44 +92,60 @@ def read_chunks(
                 envelope, body = decode_keeping_body(line)
             except EnvelopeError as exc:
                 stats.lines = number
-                rejected.line(f"{path}:{number}", line, str(exc))
+                rejected.hold(number, f"{path}:{number}", line, str(exc))
                 continue
             redacted = redact(envelope, body)
             chunk.append(redacted)
             bodies.append(body if redacted is envelope else None)
+            numbers.append(number)
             if len(chunk) >= size:
                 stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
-                yield chunk, bodies
-                chunk, bodies = [], []
+                yield chunk, bodies, numbers
+                chunk, bodies, numbers = [], [], []
                 progress.update(done, stats.envelopes)
     stats.lines = number
     stats.envelopes += len(chunk)
     if chunk:
-        yield chunk, bodies
+        yield chunk, bodies, numbers
+    rejected.release()  # bad lines after the last envelope
     progress.update(done, stats.envelopes, force=True)
 
 
 def read_envelopes(
     path: Path, stats: ReplayStats, rejected: Rejects, redact_keys: Iterable[str] = ()
 ) -> Iterator[Envelope]:
-    """``read_chunks``, one envelope at a time."""
-    for chunk, _ in read_chunks(path, stats, rejected, redact_keys):
+    """``read_chunks``, one envelope at a time (bad lines reported chunk by chunk)."""
+    for chunk, _, _ in read_chunks(path, stats, rejected, redact_keys):
         yield from chunk
+        rejected.release()
 
 
 class Rejects:
-    """Lines and envelopes not replayed: counted, written to ``--rejects``, logged (the first
-    of each kind in full, then a summary at the end)."""
+    """Lines and envelopes not replayed: counted, written to ``--rejects`` in line order,
+    logged (the first of each kind in full, then a summary at the end)."""
 
     def __init__(self, path: Path | None, stats: ReplayStats) -> None:
         self.path, self.stats = path, stats
         self._file: BinaryIO | None = None
         self.kinds: Counter[str] = Counter()
+        self._held: list[tuple[int, str, bytes, str]] = []  # (line number, where, line, why)
 
     def __enter__(self) -> Rejects:
         return self
 
+    def hold(self, number: int, where: str, line: bytes, reason: str) -> None:
+        """A bad line, written by the next ``release`` with the envelopes rejected later."""
+        self._held.append((number, where, line, reason))
+
+    def release(self, envelopes: Iterable[tuple[int, Envelope, str]] = ()) -> None:
+        """The held lines and ``envelopes`` (line number, envelope, reason), in line order."""
+        reports = self._held + [(n, *_envelope_report(env, why)) for n, env, why in envelopes]
+        self._held = []
+        for _, where, line, reason in sorted(reports, key=lambda report: report[0]):
+            self.line(where, line, reason)
+
     def __exit__(self, *exc: object) -> None:
+        self.release()
         if self._file is not None:
             self._file.close()
         for kind, n in sorted(self.kinds.items()):
@@ -142,8 +163,13 @@ class Rejects:
             self._file.write(line if line.endswith(b"\n") else line + b"\n")
 
     def envelope(self, envelope: Envelope, reason: str) -> None:
-        self.line(f"envelope {envelope['id']!r}", encode(envelope), f"{reason}: "
-                  f"received_at {envelope['received_at']!r} is not a plausible time")  # fmt: skip
+        self.line(*_envelope_report(envelope, reason))
+
+
+def _envelope_report(envelope: Envelope, reason: str) -> tuple[str, bytes, str]:
+    """(where, line, reason) of an envelope rejected for its time."""
+    return (f"envelope {envelope['id']!r}", encode(envelope), f"{reason}: "
+            f"received_at {envelope['received_at']!r} is not a plausible time")  # fmt: skip
 
 
 def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats:
@@ -154,8 +180,10 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     started = time.monotonic()
     written_before = store.writer.stats["rows_written"]
     with Rejects(rejects, stats) as rejected:
-        for chunk, bodies in read_chunks(path, stats, rejected, store.settings.redact_keys):
-            _feed(store, chunk, bodies, rejected)
+        for chunk, bodies, numbers in read_chunks(
+            path, stats, rejected, store.settings.redact_keys
+        ):
+            _feed(store, chunk, bodies, numbers, rejected)
         store.finish()
     stats.rows_written = store.writer.stats["rows_written"] - written_before
     stats.late_dropped = store.runtime.late_dropped
@@ -163,12 +191,21 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     return stats
 
 
-def _feed(store: Store, chunk: list[Envelope], bodies: list[str | None], rejected: Rejects) -> None:
+def _feed(
+    store: Store,
+    chunk: list[Envelope],
+    bodies: list[str | None],
+    numbers: list[int],
+    rejected: Rejects,
+) -> None:
     if chunk:
         store.feed(chunk, bodies)
-        for envelope, reason in store.rejected:
-            rejected.envelope(envelope, reason)
-        store.rejected.clear()
+        late: list[tuple[int, Envelope, str]] = []
+        if store.rejected:
+            number = {id(envelope): n for envelope, n in zip(chunk, numbers, strict=True)}
+            late = [(number[id(env)], env, reason) for env, reason in store.rejected]
+            store.rejected.clear()
+        rejected.release(late)
     if store.due():
         store.flush(windows=False)
 

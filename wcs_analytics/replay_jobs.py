@@ -402,20 +402,14 @@ class _Parent:
 
     def take(self, chunk: _Chunk, done: list[Any]) -> None:
         """A chunk the parts fed: its rejects in line order, the merger fed."""
-        reports: list[tuple[int, str, Any]] = []
         stubs: list[Any] = []  # the merger reads only received_at
         for i, truth in enumerate(chunk.truths):
             if isinstance(truth, str):
-                reports.append((chunk.numbers[i], truth, chunk.bad[i][1]))
+                number = chunk.numbers[i]
+                self.rejected.hold(number, f"{self.where}:{number}", chunk.bad[i][1], truth)
             elif truth is not None:
                 stubs.append({"received_at": truth[1]})
-        for _, part_rejects, _, _ in done:
-            reports += [(number, reason, env) for number, env, reason in part_rejects]
-        for number, reason, what in sorted(reports, key=lambda report: report[0]):
-            if isinstance(what, bytes):
-                self.rejected.line(f"{self.where}:{number}", what, reason)
-            else:
-                self.rejected.envelope(what, reason)
+        self.rejected.release(report for _, part_rejects, _, _ in done for report in part_rejects)
         self.stats.envelopes += len(stubs)
         self.merger.add([emissions for _, _, emissions, _ in done])
         self.merger.feed(stubs)
