@@ -79,7 +79,7 @@ def read_chunks(
     ``rejected`` until the caller releases the chunk's rejects (``Rejects.release``)."""
     redact = envelope_redactor(redact_keys)
     progress = Progress(path.stat().st_size)
-    done = number = 0
+    done = number = bad = 0
     chunk: list[Envelope] = []
     bodies: list[str | None] = []
     numbers: list[int] = []
@@ -91,14 +91,17 @@ def read_chunks(
             try:
                 envelope, body = decode_keeping_body(line)
             except EnvelopeError as exc:
-                stats.lines = number
+                stats.lines, bad = number, bad + 1
                 rejected.hold(number, f"{path}:{number}", line, str(exc))
-                continue
-            redacted = redact(envelope, body)
-            chunk.append(redacted)
-            bodies.append(body if redacted is envelope else None)
-            numbers.append(number)
-            if len(chunk) >= size:
+                if bad < size:
+                    continue
+            else:
+                redacted = redact(envelope, body)
+                chunk.append(redacted)
+                bodies.append(body if redacted is envelope else None)
+                numbers.append(number)
+            if len(chunk) >= size or bad >= size:  # bad lines held: at most one chunk's
+                bad = 0
                 stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
                 yield chunk, bodies, numbers
                 chunk, bodies, numbers = [], [], []
@@ -198,14 +201,14 @@ def _feed(
     numbers: list[int],
     rejected: Rejects,
 ) -> None:
+    late: list[tuple[int, Envelope, str]] = []
     if chunk:
         store.feed(chunk, bodies)
-        late: list[tuple[int, Envelope, str]] = []
         if store.rejected:
             number = {id(envelope): n for envelope, n in zip(chunk, numbers, strict=True)}
             late = [(number[id(env)], env, reason) for env, reason in store.rejected]
             store.rejected.clear()
-        rejected.release(late)
+    rejected.release(late)  # with the bad lines held since the last chunk, in line order
     if store.due():
         store.flush(windows=False)
 

@@ -56,3 +56,17 @@ def test_read_envelopes_report_bad_lines_chunk_by_chunk(tmp_path: Path) -> None:
         ids = [env["id"] for env in read_envelopes(trace, stats, rejects)]
     assert ids == ["e0", "e1", "e2", "e3", "e4", "e9"]
     assert out.read_bytes() == b"{broken\n" and stats.rejected == 1
+
+
+def test_bad_lines_are_held_one_chunk_at_the_most(tmp_path: Path) -> None:
+    """A file of bad lines is reported as it is read, not kept in memory to the end."""
+    trace = tmp_path / "t.ndjson"
+    trace.write_bytes(b"bad\n" * 7 + _line(1) + b"bad\n" * 2)
+    stats, out = ReplayStats(), tmp_path / "rejects.ndjson"
+    with Rejects(out, stats) as rejects:
+        seen = []
+        for envelopes, _, numbers in read_chunks(trace, stats, rejects, size=3):
+            seen.append((len(envelopes), numbers, stats.rejected))
+            rejects.release()
+    assert seen == [(0, [], 0), (0, [], 3), (1, [8], 6)]  # rejected: before each release
+    assert stats.rejected == 9 and out.read_bytes() == b"bad\n" * 9
