@@ -216,9 +216,11 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from wcs_analytics.replay import replay
     from wcs_analytics.store import Store
 
-    if not args.file.is_file():
-        print(f"wcs-analytics replay: {args.file}: no such file", file=sys.stderr)
+    if not args.file.exists() or args.file.is_dir():
+        why = "is a directory" if args.file.is_dir() else "no such file"
+        print(f"wcs-analytics replay: {args.file}: {why}", file=sys.stderr)
         return 2
+    regular = args.file.is_file()  # else a pipe (/dev/stdin): read once, by one process
     try:
         requested = parse_jobs(args.jobs)
     except ValueError as exc:
@@ -242,7 +244,14 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
         )
         return 1 if stats.rejected else 0
-    jobs = requested if requested is not None else auto_jobs(usable_cpus(quota=cgroup_cpus()))
+    if requested is None:
+        jobs = auto_jobs(usable_cpus(quota=cgroup_cpus())) if regular else 1
+    elif requested != 1 and not regular:
+        print(f"wcs-analytics replay: --jobs {requested} needs a regular file (every part "
+              f"reads it), not {args.file}", file=sys.stderr)  # fmt: skip
+        return 2
+    else:
+        jobs = requested
     if jobs != 1:
         from wcs_analytics.replay_jobs import MAX_JOBS, PartFailed, replay_jobs
 

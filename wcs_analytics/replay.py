@@ -55,12 +55,11 @@ class Progress:
             return
         self.last = now
         rate = envelopes / max(now - self.start, 1e-9)
-        pct = 100.0 * done_bytes / self.total if self.total else 100.0
-        print(
-            f"replay: {envelopes} envelopes, {pct:5.1f}% of input, {rate:,.0f}/s",
-            file=self.out,
-            flush=True,
-        )
+        if self.total:
+            where = f"{100.0 * done_bytes / self.total:5.1f}% of input"
+        else:  # a pipe: no size known
+            where = f"{done_bytes / 1e6:,.1f} MB read"
+        print(f"replay: {envelopes} envelopes, {where}, {rate:,.0f}/s", file=self.out, flush=True)
 
 
 Chunk = tuple[list[Envelope], list[str | None], list[int]]  # envelopes, bodies, line numbers
@@ -78,7 +77,7 @@ def read_chunks(
     was removed (None: it is serialised again) and their line numbers. Bad lines are held in
     ``rejected`` until the caller releases the chunk's rejects (``Rejects.release``)."""
     redact = envelope_redactor(redact_keys)
-    progress = Progress(path.stat().st_size)
+    progress = Progress(path.stat().st_size if path.is_file() else 0)
     done = number = bad = 0
     chunk: list[Envelope] = []
     bodies: list[str | None] = []

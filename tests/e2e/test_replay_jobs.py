@@ -268,3 +268,32 @@ def test_jobs_default_to_the_usable_cpus(
     out = done.stdout.decode()
     assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
     assert out.rstrip().endswith(" by 2 part processes") == (cpus == 2), out
+
+
+def _replay_piped(trace: Path, data: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    """``cat TRACE | wcs-analytics replay /dev/stdin ...``"""
+    cat = subprocess.Popen(["cat", str(trace)], stdout=subprocess.PIPE)
+    assert cat.stdout is not None
+    try:
+        return subprocess.run(
+            [*CLI, "replay", "/dev/stdin", "--data-dir", str(data), *flags],
+            stdin=cat.stdout, capture_output=True, env=_env(None), timeout=300, check=False,
+        )  # fmt: skip
+    finally:
+        cat.stdout.close()
+        cat.wait()
+
+
+def test_a_pipe_is_replayed_by_one_process(
+    trace: Path, serial: tuple[Path, str, list[bytes], Tables], tmp_path: Path
+) -> None:
+    """``zcat day.ndjson.gz | wcs-analytics replay /dev/stdin``: read once, so by one
+    process, with the tables of the file's replay; parts need a file they can all read."""
+    data = tmp_path / "piped"
+    done = _replay_piped(trace, data)
+    out = done.stdout.decode()
+    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
+    assert "part processes" not in out and b"MB read" in done.stderr
+    assert read_tables(data) == serial[3]
+    refused = _replay_piped(trace, tmp_path / "d", "--jobs", "2")
+    assert refused.returncode == 2 and b"--jobs 2 needs a regular file" in refused.stderr
