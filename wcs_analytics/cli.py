@@ -12,7 +12,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from wcs_analytics import settings as settings_mod
-from wcs_analytics.cpus import AUTO_MAX_JOBS, auto_jobs, cgroup_cpus, parse_jobs, usable_cpus
+from wcs_analytics.cpus import (
+    AUTO_MAX_JOBS,
+    MAX_JOBS,
+    auto_jobs,
+    cgroup_cpus,
+    parse_jobs,
+    usable_cpus,
+)
 from wcs_analytics.datadir import DataDirBusy
 from wcs_analytics.settings import Settings, SettingsError
 
@@ -244,6 +251,9 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
         )
         return 1 if stats.rejected else 0
+    if requested is not None and not 1 <= requested <= MAX_JOBS:
+        print(f"wcs-analytics replay: --jobs must be 1 to {MAX_JOBS}", file=sys.stderr)
+        return 2
     if requested is None:
         jobs = auto_jobs(usable_cpus(quota=cgroup_cpus())) if regular else 1
     elif requested != 1 and not regular:
@@ -253,11 +263,8 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     else:
         jobs = requested
     if jobs != 1:
-        from wcs_analytics.replay_jobs import MAX_JOBS, PartFailed, replay_jobs
+        from wcs_analytics.replay_jobs import PartFailed, replay_jobs
 
-        if not 1 <= jobs <= MAX_JOBS:
-            print(f"wcs-analytics replay: --jobs must be 1 to {MAX_JOBS}", file=sys.stderr)
-            return 2
         try:
             stats, where = replay_jobs(settings, args.file, jobs, args.rejects)
         except (PartFailed, SinkError) as exc:

@@ -58,6 +58,7 @@ from sinks.insert_thread import InsertThread
 from sinks.key_filter import KeyFilter
 from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
+from wcs_analytics.cpus import MAX_JOBS
 from wcs_analytics.replay import Progress, Rejects, ReplayStats
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import PART, Database, is_open
@@ -66,7 +67,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = 2000  # lines decoded, checked and fed at a time
 AHEAD = 3  # chunks a part checks beyond the one it feeds
-MAX_JOBS = 64
 Line = tuple[int, bytes]  # (line number, the line)
 Guess = tuple[int, Any] | None  # (owner, received_at) from the head; None: no head
 Fix = str | tuple[int, int]  # why a line is no envelope, or its true (owner, received_at)

@@ -297,3 +297,5 @@ def test_a_pipe_is_replayed_by_one_process(
     assert read_tables(data) == serial[3]
     refused = _replay_piped(trace, tmp_path / "d", "--jobs", "2")
     assert refused.returncode == 2 and b"--jobs 2 needs a regular file" in refused.stderr
+    out_of_range = _replay_piped(trace, tmp_path / "d", "--jobs", "0")
+    assert out_of_range.returncode == 2 and b"--jobs must be 1 to 64" in out_of_range.stderr
