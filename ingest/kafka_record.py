@@ -15,6 +15,7 @@ from events.envelope import Envelope, encode, validate
 from events.records import batch_headers, join_encoded
 from events.topics import family_topic
 from ingest.kafka_batch import Batch, BatchLimits
+from processors.families import entity_key
 
 SPOOL_RESERVE_S: Final = 0.25  # of the hook budget, kept for writing to the spool after a timeout
 
@@ -41,8 +42,18 @@ class KafkaRecord:
 
 def outgoing(prefix: str, envelope: Envelope) -> Outgoing:
     return Outgoing(
-        family_topic(prefix, envelope["family"]), envelope["key"].encode(), encode(envelope)
+        family_topic(prefix, envelope["family"]), routing_key(envelope), encode(envelope)
     )
+
+
+def routing_key(envelope: Envelope) -> bytes:
+    """The key a record is partitioned by: the entity's key as the processors key its state
+    (from the body), so every event of an entity meets its state in one partition even when
+    the envelope's ``key`` says otherwise (a recorded file that was edited or written by
+    another tool: ``replay --kafka``); the envelope's ``key`` when the event has no entity.
+    For envelopes the ingest builds the two are the same."""
+    key, _ = entity_key(envelope)
+    return (envelope["key"] if key is None else key).encode("utf-8", "surrogatepass")
 
 
 def from_spool(prefix: str, payload: bytes) -> Outgoing:
@@ -51,7 +62,7 @@ def from_spool(prefix: str, payload: bytes) -> Outgoing:
     Raises ValueError (``EnvelopeError``, JSON errors) when it is not an envelope.
     """
     envelope = validate(orjson.loads(payload))
-    return Outgoing(family_topic(prefix, envelope["family"]), envelope["key"].encode(), payload)
+    return Outgoing(family_topic(prefix, envelope["family"]), routing_key(envelope), payload)
 
 
 def batch_record(batch: Batch[Any]) -> KafkaRecord:

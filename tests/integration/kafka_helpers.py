@@ -255,6 +255,24 @@ def big_int_line(line: bytes) -> bytes:
     return orjson.dumps(envelope).replace(b'"@big@"', BIG_INT) + b"\n"
 
 
+def rekeyed(lines: list[bytes], partitions: int = 4) -> list[bytes]:
+    """``lines`` with a copy (new id) of the first ESTABLISHED call status right after it,
+    whose envelope ``key`` is not the call's and hashes to another partition (a recorded
+    file that was edited or written by another tool). Embedded replay applies it to the
+    call by its body: a duplicate, nothing changes; a worker must see it in the call's
+    partition too, or another partition counts the call's status a second time."""
+    from ingest.kafka_batch import partition_of
+
+    at = next(i for i, line in enumerate(lines)
+              if b'"CallStatusEvent"' in line and b'"status":"ESTABLISHED"' in line)  # fmt: skip
+    envelope = orjson.loads(lines[at])
+    home = partition_of(envelope["body"]["callId"].encode(), partitions)
+    other = next(k for k in (f"not-the-call-{n}" for n in range(99))
+                 if partition_of(k.encode(), partitions) != home)  # fmt: skip
+    copy = orjson.dumps(dict(envelope, id=envelope["id"] + "-rekeyed", key=other)) + b"\n"
+    return [*lines[: at + 1], copy, *lines[at + 1 :]]
+
+
 @dataclass(frozen=True)
 class Embedded:
     trace: Path
@@ -267,6 +285,7 @@ def embedded_result(tmp_path_factory: pytest.TempPathFactory) -> Embedded:
     root = tmp_path_factory.mktemp("embedded")
     trace = root / "trace.ndjson"
     cli("simulate", "--out", str(trace), "--seed", "3", "--scale", "3")
+    trace.write_bytes(b"".join(rekeyed(trace.read_bytes().splitlines(keepends=True))))
     with trace.open("ab") as out:
         out.write(big_int_line(trace.read_bytes().split(b"\n", 1)[0]))
     cli("replay", str(trace), "--data-dir", str(root / "d1"))

@@ -94,6 +94,31 @@ def test_an_envelope_on_its_way_and_back_from_the_spool() -> None:
     assert from_spool("wcs.", item.value) == item
 
 
+@pytest.mark.parametrize(
+    ("method", "body", "key"),
+    [
+        ("CallStatusEvent", {"callId": "c-1", "status": "RING"}, b"c-1"),
+        ("StreamStatusEvent", {"mediaSessionId": 7, "status": "PLAYING"}, b"7"),
+        ("sendIMDN", {"id": "imdn-3", "messageId": "m-1"}, b"m-1"),
+        ("ConnectionStatusEvent", {"nodeId": "n", "sessionId": "s"}, b"n/s"),
+        # no entity (the processors skip it): the envelope's own key
+        ("CallStatusEvent", {"status": "RING"}, b"the-envelope-key"),
+    ],
+)
+def test_records_are_routed_by_the_key_the_state_is_kept_under(
+    method: str, body: dict[str, object], key: bytes
+) -> None:
+    """A recorded envelope whose ``key`` is not its entity's (edited, or written by another
+    tool) still goes to the partition of the entity's other events: ``replay --kafka``
+    publishes what embedded ``replay`` applies by the body."""
+    envelope = make(resolve(method), body, 1_700_000_000_000, "e-1")
+    envelope["key"] = "the-envelope-key"
+    item = outgoing("wcs.", envelope)
+    assert item.key == key
+    assert from_spool("wcs.", item.value).key == key
+    assert orjson.loads(item.value)["key"] == "the-envelope-key"  # the envelope as it was
+
+
 @pytest.mark.parametrize("payload", [b"not json", b"[1]", b'{"v":1,"id":"x"}'])
 def test_a_spooled_payload_that_is_no_envelope_is_refused(payload: bytes) -> None:
     with pytest.raises(ValueError):
