@@ -273,6 +273,15 @@ def rekeyed(lines: list[bytes], partitions: int = 4) -> list[bytes]:
     return [*lines[: at + 1], copy, *lines[at + 1 :]]
 
 
+def late_block(lines: list[bytes]) -> list[bytes]:
+    """``lines`` with a thirtieth of them, taken a fifth into the file, delivered after the
+    rest (a node's hooks held up, then sent): their time is behind every partition's clock,
+    and their window hits are late for windows already emitted and evaluated."""
+    n = len(lines)
+    start, end = n // 5, n // 5 + n // 30
+    return [*lines[:start], *lines[end:], *lines[start:end]]
+
+
 @dataclass(frozen=True)
 class Embedded:
     trace: Path
@@ -281,11 +290,12 @@ class Embedded:
 
 @pytest.fixture(scope="session")
 def embedded_result(tmp_path_factory: pytest.TempPathFactory) -> Embedded:
-    """A simulated trace (all families, retries, reorders) and its embedded replay."""
+    """A simulated trace (all families, retries, reorders) with a re-keyed line, a block
+    of lines delivered late and a body integer beyond 64 bits, and its embedded replay."""
     root = tmp_path_factory.mktemp("embedded")
     trace = root / "trace.ndjson"
     cli("simulate", "--out", str(trace), "--seed", "3", "--scale", "3")
-    trace.write_bytes(b"".join(rekeyed(trace.read_bytes().splitlines(keepends=True))))
+    trace.write_bytes(b"".join(late_block(rekeyed(trace.read_bytes().splitlines(keepends=True)))))
     with trace.open("ab") as out:
         out.write(big_int_line(trace.read_bytes().split(b"\n", 1)[0]))
     cli("replay", str(trace), "--data-dir", str(root / "d1"))
