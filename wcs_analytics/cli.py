@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wcs_analytics import settings as settings_mod
 from wcs_analytics.cpus import (
@@ -22,6 +23,9 @@ from wcs_analytics.cpus import (
 )
 from wcs_analytics.datadir import DataDirBusy
 from wcs_analytics.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from wcs_analytics.replay import ReplayStats
 
 STORE_SETTINGS = (
     "data_dir",
@@ -221,13 +225,15 @@ def one_line(exc: BaseException) -> str:
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from sinks.errors import SinkError
     from wcs_analytics.replay import replay
+    from wcs_analytics.replay_input import is_compressed
     from wcs_analytics.store import Store
 
     if not args.file.exists() or args.file.is_dir():
         why = "is a directory" if args.file.is_dir() else "no such file"
         print(f"wcs-analytics replay: {args.file}: {why}", file=sys.stderr)
         return 2
-    regular = args.file.is_file()  # else a pipe (/dev/stdin): read once, by one process
+    # else a pipe (/dev/stdin, read once) or compressed: read by one process
+    regular = args.file.is_file() and not is_compressed(args.file)
     try:
         requested = parse_jobs(args.jobs)
     except ValueError as exc:
@@ -250,15 +256,15 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"published {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
             f"{stats.seconds:.1f}s to {settings.kafka} topics {settings.topic_prefix}<family>"
         )
-        return 1 if stats.rejected else 0
+        return _replay_status(stats)
     if requested is not None and not 1 <= requested <= MAX_JOBS:
         print(f"wcs-analytics replay: --jobs must be 1 to {MAX_JOBS}", file=sys.stderr)
         return 2
     if requested is None:
         jobs = auto_jobs(usable_cpus(quota=cgroup_cpus())) if regular else 1
     elif requested != 1 and not regular:
-        print(f"wcs-analytics replay: --jobs {requested} needs a regular file (every part "
-              f"reads it), not {args.file}", file=sys.stderr)  # fmt: skip
+        print(f"wcs-analytics replay: --jobs {requested} needs an uncompressed regular file "
+              f"(every part reads it), not {args.file}", file=sys.stderr)  # fmt: skip
         return 2
     else:
         jobs = requested
@@ -291,7 +297,15 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             f"{stats.late_dropped} window hits were older than the window retention and not "
             "counted (replay the parts of a log in time order)"
         )
-    return 1 if stats.rejected else 0
+    return _replay_status(stats)
+
+
+def _replay_status(stats: ReplayStats) -> int:
+    """1 when lines were rejected or the input could not be read to its end."""
+    if stats.unreadable:
+        print(f"wcs-analytics replay: {stats.unreadable}; the lines before it were replayed",
+              file=sys.stderr)  # fmt: skip
+    return 1 if stats.rejected or stats.unreadable else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

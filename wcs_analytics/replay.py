@@ -1,11 +1,13 @@
 """``wcs-analytics replay FILE.ndjson``: recorded envelopes through the same processors and sink.
 
 Event time comes from the envelopes only (no wall clock), so a replay is
-deterministic. At end of input: due timeouts fire, windows are emitted, every
-row is written (open sessions as open), then it exits. Lines that are not valid
+deterministic. At end of input: windows are emitted, every row is written (open
+sessions as open) with the state, then it exits. Lines that are not valid
 envelopes are reported with their line number and written to a rejects file;
-the rest is still replayed. With ``--kafka`` the envelopes (their recorded
-``received_at`` kept) are published to the family topics instead, for workers.
+the rest is still replayed. The input may be gzip-compressed (replay_input.py); if it
+cannot be read to its end, what was read before is replayed and the reason reported.
+With ``--kafka`` the envelopes (their recorded ``received_at`` kept) are published to the
+family topics instead, for workers.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, TypeVar
 
 from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
 from ingest.redact import envelope_redactor
 from wcs_analytics import gc_tuning
+from wcs_analytics.replay_input import UNREADABLE, InputError, open_input
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 
 CHUNK = 2000  # envelopes fed to the runtime at a time
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ReplayStats:
     rows_written: int = 0
     late_dropped: int = 0
     seconds: float = 0.0
+    unreadable: str | None = None  # why the input could not be read to its end
 
 
 class Progress:
@@ -77,40 +82,55 @@ def read_chunks(
     was removed (None: it is serialised again) and their line numbers. Bad lines are held in
     ``rejected`` until the caller releases the chunk's rejects (``Rejects.release``)."""
     redact = envelope_redactor(redact_keys)
-    progress = Progress(path.stat().st_size if path.is_file() else 0)
     done = number = bad = 0
     chunk: list[Envelope] = []
     bodies: list[str | None] = []
     numbers: list[int] = []
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
-            done += len(line)
-            if not line.strip():
-                continue
-            try:
-                envelope, body = decode_keeping_body(line)
-            except EnvelopeError as exc:
-                stats.lines, bad = number, bad + 1
-                rejected.hold(number, f"{path}:{number}", line, str(exc))
-                if bad < size:
+    failure: InputError | None = None
+    with open_input(path) as (handle, total):
+        progress = Progress(total)
+        try:
+            for number, line in enumerate(handle, 1):
+                done += len(line)
+                if not line.strip():
                     continue
-            else:
-                redacted = redact(envelope, body)
-                chunk.append(redacted)
-                bodies.append(body if redacted is envelope else None)
-                numbers.append(number)
-            if len(chunk) >= size or bad >= size:  # bad lines held: at most one chunk's
-                bad = 0
-                stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
-                yield chunk, bodies, numbers
-                chunk, bodies, numbers = [], [], []
-                progress.update(done, stats.envelopes)
+                try:
+                    envelope, body = decode_keeping_body(line)
+                except EnvelopeError as exc:
+                    stats.lines, bad = number, bad + 1
+                    rejected.hold(number, f"{path}:{number}", line, str(exc))
+                    if bad < size:
+                        continue
+                else:
+                    redacted = redact(envelope, body)
+                    chunk.append(redacted)
+                    bodies.append(body if redacted is envelope else None)
+                    numbers.append(number)
+                if len(chunk) >= size or bad >= size:  # bad lines held: at most one chunk's
+                    bad = 0
+                    stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
+                    yield chunk, bodies, numbers
+                    chunk, bodies, numbers = [], [], []
+                    progress.update(done, stats.envelopes)
+        except UNREADABLE as exc:  # damaged or cut short: what was read is still replayed
+            failure = InputError(f"{path}: unreadable after line {number} "
+                                 f"({type(exc).__name__}: {exc})")  # fmt: skip
     stats.lines = number
     stats.envelopes += len(chunk)
     if chunk:
         yield chunk, bodies, numbers
     rejected.release()  # bad lines after the last envelope
     progress.update(done, stats.envelopes, force=True)
+    if failure is not None:
+        raise failure
+
+
+def readable(chunks: Iterator[T], stats: ReplayStats) -> Iterator[T]:
+    """``chunks`` up to where the input became unreadable (``stats.unreadable`` says why)."""
+    try:
+        yield from chunks
+    except InputError as exc:
+        stats.unreadable = str(exc)
 
 
 def read_envelopes(
@@ -182,9 +202,8 @@ def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats
     started = time.monotonic()
     written_before = store.writer.stats["rows_written"]
     with Rejects(rejects, stats) as rejected:
-        for chunk, bodies, numbers in read_chunks(
-            path, stats, rejected, store.settings.redact_keys
-        ):
+        chunks = read_chunks(path, stats, rejected, store.settings.redact_keys)
+        for chunk, bodies, numbers in readable(chunks, stats):
             _feed(store, chunk, bodies, numbers, rejected)
         store.finish()
     stats.rows_written = store.writer.stats["rows_written"] - written_before
@@ -220,6 +239,6 @@ def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None)
     started = time.monotonic()
     with Rejects(rejects, stats) as rejected:
         envelopes = read_envelopes(path, stats, rejected, settings.redact_keys)
-        asyncio.run(publish_envelopes(settings, envelopes))
+        asyncio.run(publish_envelopes(settings, readable(envelopes, stats)))
     stats.seconds = time.monotonic() - started
     return stats

@@ -5,6 +5,7 @@ a replay in parts may switch between N and 1; a part that dies stops it with a c
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import signal
@@ -296,6 +297,44 @@ def test_a_pipe_is_replayed_by_one_process(
     assert "part processes" not in out and b"MB read" in done.stderr
     assert read_tables(data) == serial[3]
     refused = _replay_piped(trace, tmp_path / "d", "--jobs", "2")
-    assert refused.returncode == 2 and b"--jobs 2 needs a regular file" in refused.stderr
+    assert refused.returncode == 2 and b"--jobs 2 needs an uncompressed regular" in refused.stderr
     out_of_range = _replay_piped(trace, tmp_path / "d", "--jobs", "0")
     assert out_of_range.returncode == 2 and b"--jobs must be 1 to 64" in out_of_range.stderr
+
+
+def test_a_compressed_file_is_replayed_by_one_process(
+    trace: Path, serial: tuple[Path, str, list[bytes], Tables], tmp_path: Path
+) -> None:
+    """``wcs-analytics replay day.ndjson.gz`` (rotated logs are compressed): recognised by its
+    first bytes, read by one process (parts would each decompress all of it), the tables of
+    the plain file's replay. Cut short (a copy still being written): the lines before the
+    cut are replayed, the reason is said, exit 1."""
+    packed = tmp_path / "day.ndjson.gz"
+    packed.write_bytes(gzip.compress(trace.read_bytes()))
+    data = tmp_path / "packed"
+    done = _run_replay(packed, data)
+    out = done.stdout.decode()
+    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
+    assert "part processes" not in out and b"MB read" in done.stderr
+    assert read_tables(data) == serial[3]
+    refused = _run_replay(packed, tmp_path / "d", "--jobs", "2")
+    assert refused.returncode == 2 and b"needs an uncompressed regular file" in refused.stderr
+
+    cut = tmp_path / "cut.ndjson.gz"
+    cut.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    done = _run_replay(cut, tmp_path / "cut")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert b"unreadable after line " in done.stderr and b"EOFError" in done.stderr
+    read = int(done.stderr.split(b"unreadable after line ", 1)[1].split(b" ", 1)[0])
+    head = tmp_path / "head.ndjson"  # the lines before the cut, replayed from a plain file
+    head.write_bytes(b"".join(trace.read_bytes().splitlines(keepends=True)[:read]))
+    assert 1000 < read < len(trace.read_bytes().splitlines())
+    _run_replay(head, tmp_path / "head", "--jobs", "1")
+    assert read_tables(tmp_path / "cut") == read_tables(tmp_path / "head")
+
+
+def _run_replay(path: Path, data: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*CLI, "replay", str(path), "--data-dir", str(data), *flags],
+        capture_output=True, env=_env(None), timeout=300, check=False,
+    )  # fmt: skip
