@@ -285,17 +285,26 @@ def _replay_piped(trace: Path, data: Path, *flags: str) -> subprocess.CompletedP
         cat.wait()
 
 
+def _by_one_process(
+    done: subprocess.CompletedProcess[bytes],
+    data: Path,
+    serial: tuple[Path, str, list[bytes], Tables],
+) -> None:
+    """A replay by one process (progress in MB read) with the summary and tables of the
+    plain file's replay (exit 1: the trace has rejects)."""
+    out = done.stdout.decode()
+    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
+    assert "part processes" not in out and b"MB read" in done.stderr
+    assert read_tables(data) == serial[3]
+
+
 def test_a_pipe_is_replayed_by_one_process(
     trace: Path, serial: tuple[Path, str, list[bytes], Tables], tmp_path: Path
 ) -> None:
     """``zcat day.ndjson.gz | wcs-analytics replay /dev/stdin``: read once, so by one
     process, with the tables of the file's replay; parts need a file they can all read."""
     data = tmp_path / "piped"
-    done = _replay_piped(trace, data)
-    out = done.stdout.decode()
-    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
-    assert "part processes" not in out and b"MB read" in done.stderr
-    assert read_tables(data) == serial[3]
+    _by_one_process(_replay_piped(trace, data), data, serial)
     refused = _replay_piped(trace, tmp_path / "d", "--jobs", "2")
     assert refused.returncode == 2 and b"--jobs 2 needs an uncompressed regular" in refused.stderr
     out_of_range = _replay_piped(trace, tmp_path / "d", "--jobs", "0")
@@ -312,11 +321,7 @@ def test_a_compressed_file_is_replayed_by_one_process(
     packed = tmp_path / "day.ndjson.gz"
     packed.write_bytes(gzip.compress(trace.read_bytes()))
     data = tmp_path / "packed"
-    done = _run_replay(packed, data)
-    out = done.stdout.decode()
-    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
-    assert "part processes" not in out and b"MB read" in done.stderr
-    assert read_tables(data) == serial[3]
+    _by_one_process(_run_replay(packed, data), data, serial)
     refused = _run_replay(packed, tmp_path / "d", "--jobs", "2")
     assert refused.returncode == 2 and b"needs an uncompressed regular file" in refused.stderr
 
