@@ -25,6 +25,11 @@ docs/processing.md, "`replay --jobs N`".
   it owns; a part asks this process for the stored states of owned keys it does not hold
   (sessions evicted earlier), answered from the state store.
 
+* **Pipes.** Each part has one pipe to this process. This process writes to each from a
+  thread of its own (``_Sender``) and reads them in its main thread, so a message larger
+  than a pipe's buffer (a large stored state, a chunk of bad lines) never leaves both
+  sides blocked writing.
+
 A part that fails stops the replay with its traceback; what the last completed flush wrote
 stays (rows, then the state that describes them), nothing of the failed flush is written.
 """
@@ -34,6 +39,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
+import queue
+import threading
 import time
 import traceback
 import zlib
@@ -314,16 +321,17 @@ class _Parts:
             theirs.close()
             self.conns.append(mine)
             self.procs.append(proc)
+        # after every fork: no thread is copied into a part
+        self.senders = [_Sender(conn, f"replay-send-{i}") for i, conn in enumerate(self.conns)]
 
     def send(self, message: Any) -> None:
         for index in range(len(self.conns)):
             self.send_to(index, message)
 
     def send_to(self, index: int, message: Any) -> None:
-        try:
-            self.conns[index].send(message)
-        except OSError:  # its end of the pipe is closed: it died
-            raise self._died(index) from None
+        """Queued: this process never waits on a full pipe (a part that died is seen when
+        its pipe is read)."""
+        self.senders[index].put(message)
 
     def _died(self, index: int) -> PartFailed:
         self.procs[index].join(timeout=5)
@@ -352,6 +360,10 @@ class _Parts:
 
     def close(self) -> None:
         """Parts still waiting for this process see their pipe end and exit."""
+        for sender in self.senders:
+            sender.put(_STOP)
+        for sender in self.senders:
+            sender.thread.join(timeout=1)  # still writing to a part that is stuck: see below
         for conn in self.conns:
             conn.close()
         for proc in self.procs:
@@ -359,6 +371,32 @@ class _Parts:
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
+
+
+_STOP = object()
+
+
+class _Sender:
+    """Writes one part's messages in order from a thread. If this process wrote them itself,
+    a message larger than the pipe's buffer (the stored state of a large database, the
+    reasons of a chunk of bad lines) would block it while the part is blocked writing its
+    own large message to this process: each waiting for the other to read, for ever."""
+
+    def __init__(self, conn: Connection, name: str) -> None:
+        self.conn = conn
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def put(self, message: Any) -> None:
+        self.queue.put(message)
+
+    def _run(self) -> None:
+        while (message := self.queue.get()) is not _STOP:
+            try:
+                self.conn.send(message)
+            except OSError:  # the part is gone: its pipe reads EOF, and that is reported
+                return
 
 
 class _Parent:

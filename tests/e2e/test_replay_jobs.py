@@ -338,8 +338,26 @@ def test_a_compressed_file_is_replayed_by_one_process(
     assert read_tables(tmp_path / "cut") == read_tables(tmp_path / "head")
 
 
+def test_a_binary_file_is_rejected_line_by_line_by_parts(tmp_path: Path) -> None:
+    """Not a log at all (a zstd- or bzip2-compressed one, which replay does not unpack):
+    every "line" is rejected, in order, and the replay ends. The parts' checks then carry
+    megabytes of bad lines; they and this process used to wait for ever, each blocked writing
+    to a pipe the other was not reading."""
+    junk = tmp_path / "day.ndjson.zst"
+    junk.write_bytes(random.Random(7).randbytes(3_000_000))
+    rejects = tmp_path / "rejects"
+    done = _run_replay(junk, tmp_path / "d", "--jobs", "2", "--rejects", str(rejects))
+    out = done.stdout.decode()
+    assert done.returncode == 1 and out.startswith("replayed 0 envelopes ("), done.stderr[-2000:]
+    assert out.rstrip().endswith("by 2 part processes")
+    with junk.open("rb") as handle:  # lines as replay reads them: split at b"\n" only
+        lines = [line for line in handle if line.strip()]
+    assert f"({len(lines)} rejected lines)" in out
+    assert rejects.read_bytes() == b"".join(lines) + (b"" if lines[-1].endswith(b"\n") else b"\n")
+
+
 def _run_replay(path: Path, data: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [*CLI, "replay", str(path), "--data-dir", str(data), *flags],
-        capture_output=True, env=_env(None), timeout=300, check=False,
+        capture_output=True, env=_env(None), timeout=120, check=False,
     )  # fmt: skip
