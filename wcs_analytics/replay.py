@@ -25,7 +25,7 @@ from typing import BinaryIO, TextIO, TypeVar
 from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
 from ingest.redact import envelope_redactor
 from wcs_analytics import gc_tuning
-from wcs_analytics.replay_input import UNREADABLE, InputError, open_input
+from wcs_analytics.replay_input import BOM, UNREADABLE, InputError, open_input
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -92,6 +92,8 @@ def read_chunks(
         try:
             for number, line in enumerate(handle, 1):
                 done += len(line)
+                if number == 1:
+                    line = line.removeprefix(BOM)
                 if not line.strip():
                     continue
                 try:

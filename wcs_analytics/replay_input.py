@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as Windows editors write: not part of line 1
 # what reading a damaged or cut-short input raises: a truncated or corrupt gzip stream
 # (EOFError, gzip.BadGzipFile, zlib.error), a device error (OSError)
 UNREADABLE = (EOFError, OSError, zlib.error)

@@ -67,6 +67,7 @@ from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
 from wcs_analytics.cpus import MAX_JOBS
 from wcs_analytics.replay import Progress, Rejects, ReplayStats
+from wcs_analytics.replay_input import BOM
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import PART, Database, is_open
 
@@ -117,6 +118,8 @@ def read_lines(path: Path, size: int) -> Iterator[tuple[list[Line], int]]:
                 break
             line = line[: size - done]
             done += len(line)
+            if number == 1:
+                line = line.removeprefix(BOM)
             if line.strip():
                 chunk.append((number, line))
                 if len(chunk) >= CHUNK:

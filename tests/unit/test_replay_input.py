@@ -67,3 +67,13 @@ def test_only_a_regular_file_is_checked_for_compression(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert not is_compressed(fifo) and not is_compressed(tmp_path)  # never opened
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None:
+    """Windows editors may write a UTF-8 BOM before the first line (only there)."""
+    plain, packed = tmp_path / "bom.ndjson", tmp_path / "bom.ndjson.gz"
+    plain.write_bytes(b"\xef\xbb\xbf" + _lines(3) + b"\xef\xbb\xbf" + _lines(1))
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, packed):
+        stats = ReplayStats()
+        assert _read(path, stats) == [[1, 2, 3]] and stats.rejected == 1  # the second BOM

@@ -54,6 +54,15 @@ def test_read_lines_stops_at_the_size_taken_at_start(tmp_path: Path) -> None:
     assert chunks[-1][1] == size and chunks[-1][0][-1][1] == lines[-1]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None:
+    """Windows editors may write a UTF-8 BOM before the first line."""
+    path = tmp_path / "f.ndjson"
+    path.write_bytes(b"\xef\xbb\xbf" + line("c1") + b"\xef\xbb\xbf" + line("c2"))
+    [(chunk, done)] = list(read_lines(path, path.stat().st_size))
+    assert [text for _, text in chunk] == [line("c1"), b"\xef\xbb\xbf" + line("c2")]
+    assert done == path.stat().st_size and guess(chunk[0][1], 2) is not None
+
+
 def test_the_guessed_owner_fixes_what_the_head_got_wrong() -> None:
     """A line is decoded by the part its head names (part 0 when there is no head); that
     part reports lines that are no envelope, whose entity (from the body) belongs to
