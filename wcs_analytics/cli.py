@@ -225,15 +225,13 @@ def one_line(exc: BaseException) -> str:
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from sinks.errors import SinkError
     from wcs_analytics.replay import replay
-    from wcs_analytics.replay_input import is_compressed
     from wcs_analytics.store import Store
 
     if not args.file.exists() or args.file.is_dir():
         why = "is a directory" if args.file.is_dir() else "no such file"
         print(f"wcs-analytics replay: {args.file}: {why}", file=sys.stderr)
         return 2
-    # else a pipe (/dev/stdin, read once) or compressed: read by one process
-    regular = args.file.is_file() and not is_compressed(args.file)
+    regular = args.file.is_file()  # else a pipe (/dev/stdin): read once, by one process
     try:
         requested = parse_jobs(args.jobs)
     except ValueError as exc:
@@ -263,8 +261,8 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     if requested is None:
         jobs = auto_jobs(usable_cpus(quota=cgroup_cpus())) if regular else 1
     elif requested != 1 and not regular:
-        print(f"wcs-analytics replay: --jobs {requested} needs an uncompressed regular file "
-              f"(every part reads it), not {args.file}", file=sys.stderr)  # fmt: skip
+        print(f"wcs-analytics replay: --jobs {requested} needs a regular file (every part "
+              f"reads it), not {args.file}", file=sys.stderr)  # fmt: skip
         return 2
     else:
         jobs = requested

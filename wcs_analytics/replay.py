@@ -25,7 +25,7 @@ from typing import BinaryIO, TextIO, TypeVar
 from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
 from ingest.redact import envelope_redactor
 from wcs_analytics import gc_tuning
-from wcs_analytics.replay_input import BOM, UNREADABLE, InputError, open_input
+from wcs_analytics.replay_input import BOM, UNREADABLE, InputError, open_input, unreadable
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -115,8 +115,7 @@ def read_chunks(
                     chunk, bodies, numbers = [], [], []
                     progress.update(done, stats.envelopes)
         except UNREADABLE as exc:  # damaged or cut short: what was read is still replayed
-            failure = InputError(f"{path}: unreadable after line {number} "
-                                 f"({type(exc).__name__}: {exc})")  # fmt: skip
+            failure = unreadable(path, number, exc)
     stats.lines = number
     stats.envelopes += len(chunk)
     if chunk:

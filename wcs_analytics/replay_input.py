@@ -1,8 +1,8 @@
 """What ``replay`` reads: a file or a pipe, plain or gzip-compressed.
 
 Compression is recognised by the first bytes (the gzip magic), not by the name, so
-``replay day.ndjson.gz`` and ``cat day.ndjson.gz | replay /dev/stdin`` both work. Compressed
-input cannot be split between part processes, so it is replayed by one process, as a pipe.
+``replay day.ndjson.gz`` and ``cat day.ndjson.gz | replay /dev/stdin`` both work. Every part
+process of ``replay --jobs`` decompresses a compressed file itself.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ UNREADABLE = (EOFError, OSError, zlib.error)
 
 class InputError(Exception):
     """The input cannot be read to its end; the lines before the damage were replayed."""
+
+
+def unreadable(path: Path, line: int, exc: BaseException) -> InputError:
+    """Why ``path`` could not be read past ``line``."""
+    return InputError(f"{path}: unreadable after line {line} ({type(exc).__name__}: {exc})")
 
 
 def is_compressed(path: Path) -> bool:

@@ -67,7 +67,14 @@ from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
 from wcs_analytics.cpus import MAX_JOBS
 from wcs_analytics.replay import Progress, Rejects, ReplayStats
-from wcs_analytics.replay_input import BOM
+from wcs_analytics.replay_input import (
+    BOM,
+    UNREADABLE,
+    InputError,
+    is_compressed,
+    open_input,
+    unreadable,
+)
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import PART, Database, is_open
 
@@ -107,26 +114,34 @@ def guess(line: bytes, jobs: int) -> Guess:
     return owner_of(head.key, jobs), head.received_at
 
 
-def read_lines(path: Path, size: int) -> Iterator[tuple[list[Line], int]]:
-    """The non-empty lines in the first ``size`` bytes of ``path``, in chunks, with the
-    bytes read so far."""
-    done = 0
+def read_lines(path: Path, size: int | None) -> Iterator[tuple[list[Line], int]]:
+    """The non-empty lines in the first ``size`` bytes of ``path`` (None: all of it, for
+    compressed input), in chunks, with the bytes read so far. Raises InputError after the
+    last chunk when the input cannot be read to its end (every part at the same line)."""
+    done = number = 0
     chunk: list[Line] = []
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if done >= size:
-                break
-            line = line[: size - done]
-            done += len(line)
-            if number == 1:
-                line = line.removeprefix(BOM)
-            if line.strip():
-                chunk.append((number, line))
-                if len(chunk) >= CHUNK:
-                    yield chunk, done
-                    chunk = []
+    failure: InputError | None = None
+    with open_input(path) as (handle, _):
+        try:
+            for number, line in enumerate(handle, 1):
+                if size is not None:
+                    if done >= size:
+                        break
+                    line = line[: size - done]
+                done += len(line)
+                if number == 1:
+                    line = line.removeprefix(BOM)
+                if line.strip():
+                    chunk.append((number, line))
+                    if len(chunk) >= CHUNK:
+                        yield chunk, done
+                        chunk = []
+        except UNREADABLE as exc:  # damaged or cut short: what was read is still replayed
+            failure = unreadable(path, number, exc)
     if chunk:
         yield chunk, done
+    if failure is not None:
+        raise failure
 
 
 def resolve(guesses: Sequence[Guess], fixes: dict[int, Fix]) -> list[Fix | None]:
@@ -147,6 +162,7 @@ class PartProcess:
         self.events = Batch()
         self.keys = KeyFilter()
         self.inbox: deque[Any] = deque()
+        self.unreadable: str | None = None  # why the input could not be read to its end
 
     def start(
         self, meta: dict[str, Any] | None, states: list[tuple[TimerKey, str]], keys: Any
@@ -242,7 +258,7 @@ class PartProcess:
         return rows, emissions, events, states, evicted, checkpoint.meta, late
 
 
-def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
+def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int | None,
                conn: Connection, inherited: list[Connection]) -> None:  # fmt: skip
     """A part: keeps ``AHEAD`` chunks checked (their fixes sent) beyond the one it feeds.
     ``inherited``: the parent's ends of this part's and the earlier parts' pipes, closed here
@@ -255,7 +271,7 @@ def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
         checked: deque[tuple[list[Line], list[Guess], dict[int, Any]]] = deque()
         more = True
         while more and len(checked) < AHEAD + 1:  # while the database opens: the first chunks
-            ahead = _send_check(proc, next(chunks, None))
+            ahead = _send_check(proc, _next(chunks, proc))
             more = ahead is not None
             if ahead is not None:
                 checked.append(ahead)
@@ -272,7 +288,7 @@ def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
                 raise RuntimeError("told to feed a chunk past the end of the input")
             chunk, guesses, own = checked.popleft()
             if more:  # the next check goes out before this chunk's rows
-                ahead = _send_check(proc, next(chunks, None))
+                ahead = _send_check(proc, _next(chunks, proc))
                 more = ahead is not None
                 if ahead is not None:
                     checked.append(ahead)
@@ -286,13 +302,23 @@ def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int,
             conn.send(("error", traceback.format_exc()))
 
 
+def _next(chunks: Iterator[tuple[list[Line], int]], proc: PartProcess) -> Any:
+    """The next chunk; None at the end of the input, or where it became unreadable."""
+    try:
+        return next(chunks, None)
+    except InputError as exc:
+        proc.unreadable = str(exc)
+        return None
+
+
 def _send_check(
     proc: PartProcess, read: tuple[list[Line], int] | None
 ) -> tuple[list[Line], list[Guess], dict[int, Any]] | None:
     """Check the next chunk and send its fixes, the lines this part found bad and (part 0)
-    every line's number and guess; None at the end of the input (sent as None)."""
+    every line's number and guess; None at the end of the input (sent as None, with why the
+    input could not be read further if it could not)."""
     if read is None:
-        proc.conn.send(("check", None))
+        proc.conn.send(("check", None, proc.unreadable))
         return None
     chunk, done_bytes = read
     guesses, own, fixes = proc.check(chunk)
@@ -308,7 +334,7 @@ def _send_check(
 class _Parts:
     """The part processes and their pipes."""
 
-    def __init__(self, jobs: int, settings: Settings, path: Path, size: int) -> None:
+    def __init__(self, jobs: int, settings: Settings, path: Path, size: int | None) -> None:
         ctx = mp.get_context("fork")  # before the database is opened here: no chDB in them
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
@@ -482,7 +508,7 @@ def replay_jobs(
     Raises PartFailed when a part fails (the database keeps the last completed flush)."""
     if not 2 <= jobs <= MAX_JOBS:
         raise ValueError(f"--jobs must be 1 to {MAX_JOBS}, got {jobs}")
-    size = path.stat().st_size
+    size = None if is_compressed(path) else path.stat().st_size
     parts = _Parts(jobs, settings, path, size)  # forked before anything else runs here
     stats = ReplayStats()
     db: Database | None = None
@@ -518,16 +544,17 @@ class _Chunk:
     done_bytes: int
 
 
-def _loop(parent: _Parent, parts: _Parts, size: int, stats: ReplayStats) -> None:
+def _loop(parent: _Parent, parts: _Parts, size: int | None, stats: ReplayStats) -> None:
     """The parts feed chunk c once this process sent them its fixes; they check ``AHEAD``
     chunks beyond it meanwhile, so no part waits for a slower one chunk by chunk."""
 
     def answer(keys: list[TimerKey]) -> list[tuple[TimerKey, str]]:
         return parent.db.states.lookup_texts(keys, filtered=True)
 
-    progress = Progress(size)
+    progress = Progress(size or 0)  # compressed: MB read
     sent: deque[_Chunk] = deque()  # fixes sent, rows not received yet
     more = True
+    read = 0
     while True:
         while more and len(sent) < AHEAD + 2:  # what a part sent before chunk c's rows
             go = _go(parent, parts, parts.receive("check", answer))
@@ -541,20 +568,21 @@ def _loop(parent: _Parent, parts: _Parts, size: int, stats: ReplayStats) -> None
         parent.take(current, done)
         if current.flush is not None:
             parent.write(done, *current.flush)
-        stats.lines = current.numbers[-1]
-        progress.update(current.done_bytes, stats.envelopes)
+        stats.lines, read = current.numbers[-1], current.done_bytes
+        progress.update(read, stats.envelopes)
     version, now = parent.db.states.next_version()
     parts.send(("end", version, now))
     parent.write(parts.receive("done", answer), True, version, now)
     parent.inserts.wait()
-    progress.update(size, stats.envelopes, force=True)
+    progress.update(read if size is None else size, stats.envelopes, force=True)
 
 
 def _go(parent: _Parent, parts: _Parts, checks: list[Any]) -> _Chunk | None:
     """Send the parts the fixes of the chunk they checked (and whether to flush after it):
     they feed it. None: they reached the end of the input."""
-    ended = [payload is None for _, payload in checks]
+    ended = [message[1] is None for message in checks]
     if all(ended):
+        parent.stats.unreadable = checks[0][2]  # every part read the same bytes
         return None
     if any(ended):
         raise PartFailed("the parts read different input (did the file change?)")

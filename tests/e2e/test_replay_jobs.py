@@ -306,36 +306,41 @@ def test_a_pipe_is_replayed_by_one_process(
     data = tmp_path / "piped"
     _by_one_process(_replay_piped(trace, data), data, serial)
     refused = _replay_piped(trace, tmp_path / "d", "--jobs", "2")
-    assert refused.returncode == 2 and b"--jobs 2 needs an uncompressed regular" in refused.stderr
+    assert refused.returncode == 2 and b"--jobs 2 needs a regular file" in refused.stderr
     out_of_range = _replay_piped(trace, tmp_path / "d", "--jobs", "0")
     assert out_of_range.returncode == 2 and b"--jobs must be 1 to 64" in out_of_range.stderr
 
 
-def test_a_compressed_file_is_replayed_by_one_process(
+def test_a_compressed_file_is_replayed_as_the_plain_one(
     trace: Path, serial: tuple[Path, str, list[bytes], Tables], tmp_path: Path
 ) -> None:
     """``wcs-analytics replay day.ndjson.gz`` (rotated logs are compressed): recognised by its
-    first bytes, read by one process (parts would each decompress all of it), the tables of
-    the plain file's replay. Cut short (a copy still being written): the lines before the
-    cut are replayed, the reason is said, exit 1."""
+    first bytes, the tables of the plain file's replay, by one process or by parts that each
+    decompress it. Cut short (a copy still being written): the lines before the cut are
+    replayed, the reason is said, exit 1; one process and parts stop at the same line."""
     packed = tmp_path / "day.ndjson.gz"
     packed.write_bytes(gzip.compress(trace.read_bytes()))
-    data = tmp_path / "packed"
-    _by_one_process(_run_replay(packed, data), data, serial)
-    refused = _run_replay(packed, tmp_path / "d", "--jobs", "2")
-    assert refused.returncode == 2 and b"needs an uncompressed regular file" in refused.stderr
+    _by_one_process(_run_replay(packed, tmp_path / "one", "--jobs", "1"), tmp_path / "one", serial)
+    done = _run_replay(packed, tmp_path / "two", "--jobs", "2")
+    out = done.stdout.decode()
+    assert done.returncode == 1 and out.startswith(serial[1] + " in "), done.stderr[-2000:]
+    assert out.rstrip().endswith("by 2 part processes") and b"MB read" in done.stderr
+    assert read_tables(tmp_path / "two") == serial[3]
 
     cut = tmp_path / "cut.ndjson.gz"
     cut.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
-    done = _run_replay(cut, tmp_path / "cut")
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert b"unreadable after line " in done.stderr and b"EOFError" in done.stderr
-    read = int(done.stderr.split(b"unreadable after line ", 1)[1].split(b" ", 1)[0])
+    stops = []
+    for jobs in (1, 2):
+        done = _run_replay(cut, tmp_path / f"cut{jobs}", "--jobs", str(jobs))
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert b"unreadable after line " in done.stderr and b"EOFError" in done.stderr
+        stops.append(int(done.stderr.split(b"unreadable after line ", 1)[1].split(b" ", 1)[0]))
+    assert stops[0] == stops[1] and 1000 < stops[0] < len(trace.read_bytes().splitlines())
     head = tmp_path / "head.ndjson"  # the lines before the cut, replayed from a plain file
-    head.write_bytes(b"".join(trace.read_bytes().splitlines(keepends=True)[:read]))
-    assert 1000 < read < len(trace.read_bytes().splitlines())
+    head.write_bytes(b"".join(trace.read_bytes().splitlines(keepends=True)[: stops[0]]))
     _run_replay(head, tmp_path / "head", "--jobs", "1")
-    assert read_tables(tmp_path / "cut") == read_tables(tmp_path / "head")
+    want = read_tables(tmp_path / "head")
+    assert read_tables(tmp_path / "cut1") == want and read_tables(tmp_path / "cut2") == want
 
 
 def test_a_binary_file_is_rejected_line_by_line_by_parts(tmp_path: Path) -> None:
