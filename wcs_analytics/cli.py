@@ -103,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     settings_mod.add_flags(worker, WORKER_SETTINGS)
 
     replay = sub.add_parser("replay", help="feed an envelope NDJSON file through the processors")
-    replay.add_argument("file", type=Path)
+    replay.add_argument("file", type=Path, help="NDJSON of envelopes, plain or gzip; /dev/stdin")
     replay.add_argument(
-        "--rejects", type=Path, default=None, help="write lines that are not valid envelopes here"
+        "--rejects",
+        type=Path,
+        default=None,
+        help="append the lines not replayed (not envelopes, implausible times) to this file",
     )
     replay.add_argument(
         "--jobs",
