@@ -25,7 +25,7 @@ from typing import BinaryIO, TextIO, TypeVar
 from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
 from ingest.redact import envelope_redactor
 from wcs_analytics import gc_tuning
-from wcs_analytics.replay_input import BOM, UNREADABLE, InputError, open_input, unreadable
+from wcs_analytics.replay_input import BOM, InputError, numbered_lines, open_input
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -90,7 +90,7 @@ def read_chunks(
     with open_input(path) as (handle, total):
         progress = Progress(total)
         try:
-            for number, line in enumerate(handle, 1):
+            for number, line in numbered_lines(handle, path):
                 done += len(line)
                 if number == 1:
                     line = line.removeprefix(BOM)
@@ -114,8 +114,8 @@ def read_chunks(
                     yield chunk, bodies, numbers
                     chunk, bodies, numbers = [], [], []
                     progress.update(done, stats.envelopes)
-        except UNREADABLE as exc:  # damaged or cut short: what was read is still replayed
-            failure = unreadable(path, number, exc)
+        except InputError as exc:  # damaged or cut short: what was read is still replayed
+            failure = exc
     stats.lines = number
     stats.envelopes += len(chunk)
     if chunk:

@@ -25,9 +25,22 @@ class InputError(Exception):
     """The input cannot be read to its end; the lines before the damage were replayed."""
 
 
-def unreadable(path: Path, line: int, exc: BaseException) -> InputError:
-    """Why ``path`` could not be read past ``line``."""
-    return InputError(f"{path}: unreadable after line {line} ({type(exc).__name__}: {exc})")
+def numbered_lines(handle: BinaryIO, path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of ``handle``, from 1; raises InputError where it cannot be read
+    further (only reading is watched: what the caller does with a line is its own)."""
+    lines = iter(handle)
+    number = 0
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except UNREADABLE as exc:
+            raise InputError(
+                f"{path}: unreadable after line {number} ({type(exc).__name__}: {exc})"
+            ) from exc
+        number += 1
+        yield number, line
 
 
 def is_compressed(path: Path) -> bool:

@@ -67,14 +67,7 @@ from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
 from wcs_analytics.cpus import MAX_JOBS
 from wcs_analytics.replay import Progress, Rejects, ReplayStats
-from wcs_analytics.replay_input import (
-    BOM,
-    UNREADABLE,
-    InputError,
-    is_compressed,
-    open_input,
-    unreadable,
-)
+from wcs_analytics.replay_input import BOM, InputError, is_compressed, numbered_lines, open_input
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import PART, Database, is_open
 
@@ -123,7 +116,7 @@ def read_lines(path: Path, size: int | None) -> Iterator[tuple[list[Line], int]]
     failure: InputError | None = None
     with open_input(path) as (handle, _):
         try:
-            for number, line in enumerate(handle, 1):
+            for number, line in numbered_lines(handle, path):
                 if size is not None:
                     if done >= size:
                         break
@@ -136,8 +129,8 @@ def read_lines(path: Path, size: int | None) -> Iterator[tuple[list[Line], int]]
                     if len(chunk) >= CHUNK:
                         yield chunk, done
                         chunk = []
-        except UNREADABLE as exc:  # damaged or cut short: what was read is still replayed
-            failure = unreadable(path, number, exc)
+        except InputError as exc:  # damaged or cut short: what was read is still replayed
+            failure = exc
     if chunk:
         yield chunk, done
     if failure is not None:

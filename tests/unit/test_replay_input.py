@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from events.catalog import resolve
 from events.envelope import make
 from wcs_analytics.replay import Rejects, ReplayStats, read_chunks, readable
-from wcs_analytics.replay_input import InputError, is_compressed
+from wcs_analytics.replay_input import InputError, is_compressed, numbered_lines
 
 T = 1_767_225_600_000
 
@@ -77,3 +78,19 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None
     for path in (plain, packed):
         stats = ReplayStats()
         assert _read(path, stats) == [[1, 2, 3]] and stats.rejected == 1  # the second BOM
+
+
+def test_only_reading_is_watched_for_damage() -> None:
+    """A read that fails is the input's damage, reported with the last line read; what the
+    reader does with a line (its progress on stderr, its --rejects file) is not watched."""
+
+    class Failing(io.BytesIO):
+        def __next__(self) -> bytes:
+            if self.tell() >= 4:
+                raise OSError("device gone")
+            return super().__next__()
+
+    lines = numbered_lines(Failing(b"a\nb\nc\n"), Path("f"))
+    assert [next(lines), next(lines)] == [(1, b"a\n"), (2, b"b\n")]
+    with pytest.raises(InputError, match=r"^f: unreadable after line 2 \(OSError: device gone\)"):
+        next(lines)
