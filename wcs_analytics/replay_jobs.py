@@ -402,7 +402,9 @@ class _Sender:
     """Writes one part's messages in order from a thread. If this process wrote them itself,
     a message larger than the pipe's buffer (the stored state of a large database, the
     reasons of a chunk of bad lines) would block it while the part is blocked writing its
-    own large message to this process: each waiting for the other to read, for ever."""
+    own large message to this process: each waiting for the other to read, for ever. The
+    queue is bounded by the protocol: the fixes of at most ``AHEAD + 2`` chunks sent ahead,
+    one answer per lookup the part waits for, the start and end messages."""
 
     def __init__(self, conn: Connection, name: str) -> None:
         self.conn = conn
