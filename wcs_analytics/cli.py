@@ -102,8 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="Kafka -> processors (Faust) -> ClickHouse")
     settings_mod.add_flags(worker, WORKER_SETTINGS)
 
-    replay = sub.add_parser("replay", help="feed an envelope NDJSON file through the processors")
-    replay.add_argument("file", type=Path, help="NDJSON of envelopes, plain or gzip; /dev/stdin")
+    replay = sub.add_parser("replay", help="feed envelope NDJSON files through the processors")
+    replay.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="NDJSON of envelopes, plain or gzip; /dev/stdin. Several files (the logs of "
+        "several nodes) are merged by received_at, each file's order kept",
+    )
     replay.add_argument(
         "--rejects",
         type=Path,
@@ -230,11 +237,21 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from wcs_analytics.replay import replay
     from wcs_analytics.store import Store
 
-    if not args.file.exists() or args.file.is_dir():
-        why = "is a directory" if args.file.is_dir() else "no such file"
-        print(f"wcs-analytics replay: {args.file}: {why}", file=sys.stderr)
+    files: list[Path] = args.files
+    for file in files:
+        if not file.exists() or file.is_dir():
+            why = "is a directory" if file.is_dir() else "no such file"
+            print(f"wcs-analytics replay: {file}: {why}", file=sys.stderr)
+            return 2
+    named = [file.resolve() for file in files]
+    twice = next((file for file, real in zip(files, named, strict=True)
+                  if named.count(real) > 1), None)  # fmt: skip
+    if twice is not None:
+        print(f"wcs-analytics replay: {twice} is given twice: its envelopes would be counted "
+              "twice", file=sys.stderr)  # fmt: skip
         return 2
-    regular = args.file.is_file()  # else a pipe (/dev/stdin): read once, by one process
+    irregular = next((file for file in files if not file.is_file()), None)
+    regular = irregular is None  # else a pipe (/dev/stdin): read once, by one process
     try:
         requested = parse_jobs(args.jobs)
     except ValueError as exc:
@@ -249,7 +266,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             return 2
 
         try:
-            stats = replay_to_kafka(settings, args.file, args.rejects)
+            stats = replay_to_kafka(settings, files, args.rejects)
         except (ConnectionError, RuntimeError) as exc:  # TopicsError is a RuntimeError
             print(f"wcs-analytics replay: {exc}", file=sys.stderr)
             return 1
@@ -265,7 +282,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         jobs = auto_jobs(usable_cpus(quota=cgroup_cpus())) if regular else 1
     elif requested != 1 and not regular:
         print(f"wcs-analytics replay: --jobs {requested} needs a regular file (every part "
-              f"reads it), not {args.file}", file=sys.stderr)  # fmt: skip
+              f"reads it), not {irregular}", file=sys.stderr)  # fmt: skip
         return 2
     else:
         jobs = requested
@@ -273,7 +290,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         from wcs_analytics.replay_jobs import PartFailed, replay_jobs
 
         try:
-            stats, where = replay_jobs(settings, args.file, jobs, args.rejects)
+            stats, where = replay_jobs(settings, files, jobs, args.rejects)
         except (PartFailed, SinkError) as exc:
             print(f"wcs-analytics replay: {one_line(exc)}", file=sys.stderr)
             return 1
@@ -284,7 +301,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             print(f"wcs-analytics replay: {one_line(exc)}", file=sys.stderr)
             return 1
         try:
-            stats = replay(store, args.file, args.rejects)
+            stats = replay(store, files, args.rejects)
         finally:
             store.close()
         where = store.describe()

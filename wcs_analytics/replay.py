@@ -1,11 +1,12 @@
-"""``wcs-analytics replay FILE.ndjson``: recorded envelopes through the same processors and sink.
+"""``wcs-analytics replay FILE.ndjson [FILE ...]``: recorded envelopes through the processors.
 
 Event time comes from the envelopes only (no wall clock), so a replay is
 deterministic. At end of input: windows are emitted, every row is written (open
 sessions as open) with the state, then it exits. Lines that are not valid
 envelopes are reported with their line number and written to a rejects file;
-the rest is still replayed. The input may be gzip-compressed (replay_input.py); if it
-cannot be read to its end, what was read before is replayed and the reason reported.
+the rest is still replayed. The input may be gzip-compressed, or several files merged by
+time (replay_input.py); if it cannot be read to its end, what was read before is replayed
+and the reason reported.
 With ``--kafka`` the envelopes (their recorded ``received_at`` kept) are published to the
 family topics instead, for workers.
 """
@@ -17,7 +18,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO, TypeVar
@@ -25,7 +26,7 @@ from typing import BinaryIO, TextIO, TypeVar
 from events.envelope import Envelope, EnvelopeError, decode_keeping_body, encode
 from ingest.redact import envelope_redactor
 from wcs_analytics import gc_tuning
-from wcs_analytics.replay_input import BOM, InputError, numbered_lines, open_input
+from wcs_analytics.replay_input import Input, InputError
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import Store
 
@@ -71,59 +72,64 @@ Chunk = tuple[list[Envelope], list[str | None], list[int]]  # envelopes, bodies,
 
 
 def read_chunks(
-    path: Path,
+    paths: Path | Sequence[Path],
     stats: ReplayStats,
     rejected: Rejects,
     redact_keys: Iterable[str] = (),
     size: int = CHUNK,
 ) -> Iterator[Chunk]:
-    """Valid envelopes of an NDJSON file, in file order and in chunks of ``size``, redacted
-    as ingest does (the file may be a raw capture), with their bodies' JSON text when nothing
-    was removed (None: it is serialised again) and their line numbers. Bad lines are held in
-    ``rejected`` until the caller releases the chunk's rejects (``Rejects.release``)."""
+    """Valid envelopes of NDJSON input (one file, or several merged by time: replay_input.py),
+    in input order and in chunks of ``size``, redacted as ingest does (the file may be a raw
+    capture), with their bodies' JSON text when nothing was removed (None: it is serialised
+    again) and their line numbers. Bad lines are held in ``rejected`` until the caller
+    releases the chunk's rejects (``Rejects.release``)."""
     redact = envelope_redactor(redact_keys)
-    done = number = bad = 0
+    source = Input(as_paths(paths))
+    number = bad = 0
     chunk: list[Envelope] = []
     bodies: list[str | None] = []
     numbers: list[int] = []
     failure: InputError | None = None
-    with open_input(path) as (handle, total):
-        progress = Progress(total)
-        try:
-            for number, line in numbered_lines(handle, path):
-                done += len(line)
-                if number == 1:
-                    line = line.removeprefix(BOM)
-                if not line.strip():
+    lines = source.lines()
+    progress = Progress(0)  # its size is known once the input is open
+    try:
+        for number, line in lines:
+            try:
+                envelope, body = decode_keeping_body(line)
+            except EnvelopeError as exc:
+                stats.lines, bad = number, bad + 1
+                rejected.hold(number, source.where(number), line, str(exc))
+                if bad < size:
                     continue
-                try:
-                    envelope, body = decode_keeping_body(line)
-                except EnvelopeError as exc:
-                    stats.lines, bad = number, bad + 1
-                    rejected.hold(number, f"{path}:{number}", line, str(exc))
-                    if bad < size:
-                        continue
-                else:
-                    redacted = redact(envelope, body)
-                    chunk.append(redacted)
-                    bodies.append(body if redacted is envelope else None)
-                    numbers.append(number)
-                if len(chunk) >= size or bad >= size:  # bad lines held: at most one chunk's
-                    bad = 0
-                    stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
-                    yield chunk, bodies, numbers
-                    chunk, bodies, numbers = [], [], []
-                    progress.update(done, stats.envelopes)
-        except InputError as exc:  # damaged or cut short: what was read is still replayed
-            failure = exc
+            else:
+                redacted = redact(envelope, body)
+                chunk.append(redacted)
+                bodies.append(body if redacted is envelope else None)
+                numbers.append(number)
+            if len(chunk) >= size or bad >= size:  # bad lines held: at most one chunk's
+                bad = 0
+                stats.lines, stats.envelopes = number, stats.envelopes + len(chunk)
+                yield chunk, bodies, numbers
+                chunk, bodies, numbers = [], [], []
+                progress.total = source.total
+                progress.update(source.done, stats.envelopes)
+    except InputError as exc:  # damaged or cut short: what was read is still replayed
+        failure = exc
+    finally:
+        lines.close()  # the files are closed, also when the caller stops early
     stats.lines = number
     stats.envelopes += len(chunk)
     if chunk:
         yield chunk, bodies, numbers
     rejected.release()  # bad lines after the last envelope
-    progress.update(done, stats.envelopes, force=True)
+    progress.total = source.total
+    progress.update(source.done, stats.envelopes, force=True)
     if failure is not None:
         raise failure
+
+
+def as_paths(paths: Path | Sequence[Path]) -> list[Path]:
+    return [paths] if isinstance(paths, Path) else list(paths)
 
 
 def readable(chunks: Iterator[T], stats: ReplayStats) -> Iterator[T]:
@@ -135,10 +141,13 @@ def readable(chunks: Iterator[T], stats: ReplayStats) -> Iterator[T]:
 
 
 def read_envelopes(
-    path: Path, stats: ReplayStats, rejected: Rejects, redact_keys: Iterable[str] = ()
+    paths: Path | Sequence[Path],
+    stats: ReplayStats,
+    rejected: Rejects,
+    redact_keys: Iterable[str] = (),
 ) -> Iterator[Envelope]:
     """``read_chunks``, one envelope at a time (bad lines reported chunk by chunk)."""
-    for chunk, _, _ in read_chunks(path, stats, rejected, redact_keys):
+    for chunk, _, _ in read_chunks(paths, stats, rejected, redact_keys):
         yield from chunk
         rejected.release()
 
@@ -195,15 +204,16 @@ def _envelope_report(envelope: Envelope, reason: str) -> tuple[str, bytes, str]:
             f"received_at {envelope['received_at']!r} is not a plausible time")  # fmt: skip
 
 
-def replay(store: Store, path: Path, rejects: Path | None = None) -> ReplayStats:
-    """Feed the file through ``store`` in chunks; at the end every row is written (open
-    sessions as open) and the state is stored for the next replay or start."""
+def replay(store: Store, paths: Path | Sequence[Path], rejects: Path | None = None) -> ReplayStats:
+    """Feed the input (one file, or several merged by time) through ``store`` in chunks; at
+    the end every row is written (open sessions as open) and the state is stored for the next
+    replay or start."""
     stats = ReplayStats()
     gc_tuning.tune()
     started = time.monotonic()
     written_before = store.writer.stats["rows_written"]
     with Rejects(rejects, stats) as rejected:
-        chunks = read_chunks(path, stats, rejected, store.settings.redact_keys)
+        chunks = read_chunks(paths, stats, rejected, store.settings.redact_keys)
         for chunk, bodies, numbers in readable(chunks, stats):
             _feed(store, chunk, bodies, numbers, rejected)
         store.finish()
@@ -232,14 +242,16 @@ def _feed(
         store.flush(windows=False)
 
 
-def replay_to_kafka(settings: Settings, path: Path, rejects: Path | None = None) -> ReplayStats:
-    """Publish the file's envelopes to the family topics. Raises as publish_envelopes does."""
+def replay_to_kafka(
+    settings: Settings, paths: Path | Sequence[Path], rejects: Path | None = None
+) -> ReplayStats:
+    """Publish the input's envelopes to the family topics. Raises as publish_envelopes does."""
     from wcs_analytics.kafka_ingest import publish_envelopes
 
     stats = ReplayStats()
     started = time.monotonic()
     with Rejects(rejects, stats) as rejected:
-        envelopes = read_envelopes(path, stats, rejected, settings.redact_keys)
+        envelopes = read_envelopes(paths, stats, rejected, settings.redact_keys)
         asyncio.run(publish_envelopes(settings, readable(envelopes, stats)))
     stats.seconds = time.monotonic() - started
     return stats

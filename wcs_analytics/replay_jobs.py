@@ -2,10 +2,11 @@
 owning the database. The tables are those of ``--jobs 1`` (tests/e2e/test_replay_jobs.py);
 docs/processing.md, "`replay --jobs N`".
 
-* **Lines.** Every part and this process read the same bytes of the file (its size when
-  the replay starts) in chunks of ``CHUNK`` non-empty lines, and decode the head of every
-  line (``received_at`` and ``key``). A line's guessed owner is the crc32 of its ``key``
-  modulo N (part 0 when the head does not decode). The guessed owner decodes the line in
+* **Lines.** Every part reads the same bytes of the input (each file up to its size when
+  the replay starts; several files merged by time in the same order, replay_input.py) in
+  chunks of ``CHUNK`` non-empty lines, and decodes the head of every line (``received_at``
+  and ``key``). A line's guessed owner is the crc32 of its ``key`` modulo N (part 0 when
+  the head does not decode). The guessed owner decodes the line in
   full (and redacts it, as ``replay`` does) and checks the guess against the truth: a line
   that is no envelope, or whose entity key (from the body: what states are keyed by)
   belongs to another part, or whose ``received_at`` is not the head's, gets a *fix*. This
@@ -66,8 +67,8 @@ from sinks.key_filter import KeyFilter
 from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
 from wcs_analytics.cpus import MAX_JOBS
-from wcs_analytics.replay import Progress, Rejects, ReplayStats
-from wcs_analytics.replay_input import BOM, InputError, is_compressed, numbered_lines, open_input
+from wcs_analytics.replay import Progress, Rejects, ReplayStats, as_paths
+from wcs_analytics.replay_input import Input, InputError, is_compressed
 from wcs_analytics.settings import Settings
 from wcs_analytics.store import PART, Database, is_open
 
@@ -107,32 +108,31 @@ def guess(line: bytes, jobs: int) -> Guess:
     return owner_of(head.key, jobs), head.received_at
 
 
-def read_lines(path: Path, size: int | None) -> Iterator[tuple[list[Line], int]]:
-    """The non-empty lines in the first ``size`` bytes of ``path`` (None: all of it, for
-    compressed input), in chunks, with the bytes read so far. Raises InputError after the
-    last chunk when the input cannot be read to its end (every part at the same line)."""
-    done = number = 0
+def read_lines(
+    paths: Path | Sequence[Path], sizes: Sequence[int | None] | None
+) -> Iterator[tuple[list[Line], int, Callable[[int], str]]]:
+    """The non-empty lines of the input (one file, or several merged by time), each file
+    read up to its size when the replay started (``sizes``; None: all of it, for compressed
+    input), in chunks, with the bytes read so far and what names a line of the chunk
+    (``FILE:LINE``). Raises InputError after the last chunk when the input cannot be read to
+    its end (every part at the same line)."""
+    paths = as_paths(paths)
+    source = Input(paths, sizes)
     chunk: list[Line] = []
     failure: InputError | None = None
-    with open_input(path) as (handle, _):
-        try:
-            for number, line in numbered_lines(handle, path):
-                if size is not None:
-                    if done >= size:
-                        break
-                    line = line[: size - done]
-                done += len(line)
-                if number == 1:
-                    line = line.removeprefix(BOM)
-                if line.strip():
-                    chunk.append((number, line))
-                    if len(chunk) >= CHUNK:
-                        yield chunk, done
-                        chunk = []
-        except InputError as exc:  # damaged or cut short: what was read is still replayed
-            failure = exc
+    lines = source.lines()
+    try:
+        for numbered in lines:
+            chunk.append(numbered)
+            if len(chunk) >= CHUNK:
+                yield chunk, source.done, source.where
+                chunk = []
+    except InputError as exc:  # damaged or cut short: what was read is still replayed
+        failure = exc
+    finally:
+        lines.close()
     if chunk:
-        yield chunk, done
+        yield chunk, source.done, source.where
     if failure is not None:
         raise failure
 
@@ -251,8 +251,9 @@ class PartProcess:
         return rows, emissions, events, states, evicted, checkpoint.meta, late
 
 
-def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int | None,
-               conn: Connection, inherited: list[Connection]) -> None:  # fmt: skip
+def _part_main(index: int, jobs: int, settings: Settings, paths: list[Path],
+               sizes: list[int | None], conn: Connection,
+               inherited: list[Connection]) -> None:  # fmt: skip
     """A part: keeps ``AHEAD`` chunks checked (their fixes sent) beyond the one it feeds.
     ``inherited``: the parent's ends of this part's and the earlier parts' pipes, closed here
     so that each part sees its pipe end when the parent closes its end."""
@@ -260,7 +261,7 @@ def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int 
         other.close()
     try:
         proc = PartProcess(index, jobs, settings, conn)
-        chunks = read_lines(path, size)
+        chunks = read_lines(paths, sizes)
         checked: deque[tuple[list[Line], list[Guess], dict[int, Any]]] = deque()
         more = True
         while more and len(checked) < AHEAD + 1:  # while the database opens: the first chunks
@@ -295,7 +296,7 @@ def _part_main(index: int, jobs: int, settings: Settings, path: Path, size: int 
             conn.send(("error", traceback.format_exc()))
 
 
-def _next(chunks: Iterator[tuple[list[Line], int]], proc: PartProcess) -> Any:
+def _next(chunks: Iterator[tuple[list[Line], int, Callable[[int], str]]], proc: PartProcess) -> Any:
     """The next chunk; None at the end of the input, or where it became unreadable."""
     try:
         return next(chunks, None)
@@ -305,17 +306,18 @@ def _next(chunks: Iterator[tuple[list[Line], int]], proc: PartProcess) -> Any:
 
 
 def _send_check(
-    proc: PartProcess, read: tuple[list[Line], int] | None
+    proc: PartProcess, read: tuple[list[Line], int, Callable[[int], str]] | None
 ) -> tuple[list[Line], list[Guess], dict[int, Any]] | None:
-    """Check the next chunk and send its fixes, the lines this part found bad and (part 0)
+    """Check the next chunk and send its fixes, the lines this part found bad (with where
+    they are: ``FILE:LINE``) and (part 0)
     every line's number and guess; None at the end of the input (sent as None, with why the
     input could not be read further if it could not)."""
     if read is None:
         proc.conn.send(("check", None, proc.unreadable))
         return None
-    chunk, done_bytes = read
+    chunk, done_bytes, where = read
     guesses, own, fixes = proc.check(chunk)
-    bad = {i: chunk[i] for i, fix in fixes.items() if isinstance(fix, str)}
+    bad = {i: (*chunk[i], where(chunk[i][0])) for i, fix in fixes.items() if isinstance(fix, str)}
     heads = ([n for n, _ in chunk], guesses, done_bytes) if proc.index == 0 else None
     proc.conn.send(("check", (fixes, bad, heads)))
     return chunk, guesses, own
@@ -327,7 +329,9 @@ def _send_check(
 class _Parts:
     """The part processes and their pipes."""
 
-    def __init__(self, jobs: int, settings: Settings, path: Path, size: int | None) -> None:
+    def __init__(
+        self, jobs: int, settings: Settings, paths: list[Path], sizes: list[int | None]
+    ) -> None:
         ctx = mp.get_context("fork")  # before the database is opened here: no chDB in them
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
@@ -335,7 +339,7 @@ class _Parts:
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(
                 target=_part_main,
-                args=(index, jobs, settings, path, size, theirs, [*self.conns, mine]),
+                args=(index, jobs, settings, paths, sizes, theirs, [*self.conns, mine]),
                 name=f"replay-part-{index}",
                 daemon=True,
             )
@@ -426,9 +430,8 @@ class _Sender:
 class _Parent:
     """This process's side: rejects, the merger, the writes."""
 
-    def __init__(self, db: Database, jobs: int, rejected: Rejects, stats: ReplayStats,
-                 where: str) -> None:  # fmt: skip
-        self.db, self.jobs, self.rejected, self.stats, self.where = db, jobs, rejected, stats, where
+    def __init__(self, db: Database, jobs: int, rejected: Rejects, stats: ReplayStats) -> None:
+        self.db, self.jobs, self.rejected, self.stats = db, jobs, rejected, stats
         settings = db.settings
         stage = AlertStage(load_rules(settings.alert_rules))
         self.merger = Merger(settings.processor_config(), stage)
@@ -468,7 +471,8 @@ class _Parent:
         for i, truth in enumerate(chunk.truths):
             if isinstance(truth, str):
                 number = chunk.numbers[i]
-                self.rejected.hold(number, f"{self.where}:{number}", chunk.bad[i][1], truth)
+                _, line, where = chunk.bad[i]
+                self.rejected.hold(number, where, line, truth)
             elif truth is not None:
                 stubs.append({"received_at": truth[1]})
         self.rejected.release(report for _, part_rejects, _, _ in done for report in part_rejects)
@@ -497,14 +501,16 @@ class _Parent:
 
 
 def replay_jobs(
-    settings: Settings, path: Path, jobs: int, rejects: Path | None = None
+    settings: Settings, paths: Path | Sequence[Path], jobs: int, rejects: Path | None = None
 ) -> tuple[ReplayStats, str]:
     """``replay`` in ``jobs`` part processes; returns its stats and the database's name.
     Raises PartFailed when a part fails (the database keeps the last completed flush)."""
     if not 2 <= jobs <= MAX_JOBS:
         raise ValueError(f"--jobs must be 1 to {MAX_JOBS}, got {jobs}")
-    size = None if is_compressed(path) else path.stat().st_size
-    parts = _Parts(jobs, settings, path, size)  # forked before anything else runs here
+    paths = as_paths(paths)
+    sizes = [None if is_compressed(path) else path.stat().st_size for path in paths]
+    size = None if None in sizes else sum(size or 0 for size in sizes)  # progress: % or MB
+    parts = _Parts(jobs, settings, paths, sizes)  # forked before anything else runs here
     stats = ReplayStats()
     db: Database | None = None
     parent: _Parent | None = None
@@ -512,7 +518,7 @@ def replay_jobs(
         db = Database(settings)
         started = time.monotonic()
         with Rejects(rejects, stats) as rejected:
-            parent = _Parent(db, jobs, rejected, stats, str(path))
+            parent = _Parent(db, jobs, rejected, stats)
             parent.restore(parts)
             gc_tuning.tune()
             _loop(parent, parts, size, stats)
@@ -534,7 +540,7 @@ class _Chunk:
 
     numbers: list[int]
     truths: list[Fix | None]
-    bad: dict[int, Line]
+    bad: dict[int, tuple[int, bytes, str]]  # line number, line, FILE:LINE
     flush: Flush
     done_bytes: int
 
@@ -582,7 +588,7 @@ def _go(parent: _Parent, parts: _Parts, checks: list[Any]) -> _Chunk | None:
     if any(ended):
         raise PartFailed("the parts read different input (did the file change?)")
     fixes: dict[int, Fix] = {}
-    bad: dict[int, Line] = {}
+    bad: dict[int, tuple[int, bytes, str]] = {}
     for _, (part_fixes, part_bad, _) in checks:
         fixes.update(part_fixes)
         bad.update(part_bad)

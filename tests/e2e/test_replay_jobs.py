@@ -366,3 +366,43 @@ def _run_replay(path: Path, data: Path, *flags: str) -> subprocess.CompletedProc
         [*CLI, "replay", str(path), "--data-dir", str(data), *flags],
         capture_output=True, env=_env(None), timeout=120, check=False,
     )  # fmt: skip
+
+
+def _replay_files(files: list[Path], data: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*CLI, "replay", *map(str, files), "--data-dir", str(data), *flags],
+        capture_output=True, env=_env(None), timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_the_logs_of_several_nodes_are_merged_by_time(trace: Path, tmp_path: Path) -> None:
+    """``replay node1.ndjson node2.ndjson``: the two nodes' logs of one trace give the tables
+    of the whole trace, by one process and by parts, in any order of the files; a bad line
+    is reported with its file and line. Replayed one after the other they do not: the
+    second node's input is behind the clock the first one moved."""
+    plain = trace.parent / "plain.ndjson"  # simulated, in time order
+    want_dir = tmp_path / "whole"
+    assert _replay_files([plain], want_dir, "--jobs", "1").returncode == 0
+    want = read_tables(want_dir)
+    lines = plain.read_bytes().splitlines(keepends=True)
+    nodes = sorted({orjson.loads(line)["node_id"] for line in lines})
+    assert len(nodes) == 2, nodes
+    files = [tmp_path / f"node{i}.ndjson" for i in (1, 2)]
+    for file, node in zip(files, nodes, strict=True):
+        file.write_bytes(b"".join(line for line in lines if orjson.loads(line)["node_id"] == node))
+    mine = files[1].read_bytes().splitlines(keepends=True)
+    files[1].write_bytes(b"".join(mine[:5]) + b"not an envelope\n" + b"".join(mine[5:]))
+    for jobs, order in ((1, files), (2, files[::-1])):
+        data = tmp_path / f"merged-{jobs}"
+        done = _replay_files(order, data, "--jobs", str(jobs))
+        err = done.stderr.decode()
+        assert done.returncode == 1, err[-2000:]  # the bad line
+        assert f"{files[1]}:6: not replayed: " in err, err[-2000:]
+        assert done.stdout.decode().startswith(f"replayed {len(lines)} envelopes (1 rejected")
+        assert read_tables(data) == want, jobs
+    one_after_the_other = tmp_path / "sequential"
+    for file in files:
+        _replay_files([file], one_after_the_other, "--jobs", "1")
+    assert read_tables(one_after_the_other) != want
+    twice = _replay_files([files[0], files[1], files[0]], tmp_path / "twice")
+    assert twice.returncode == 2 and b"is given twice" in twice.stderr

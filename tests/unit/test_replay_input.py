@@ -12,8 +12,8 @@ import pytest
 
 from events.catalog import resolve
 from events.envelope import make
-from wcs_analytics.replay import Rejects, ReplayStats, read_chunks, readable
-from wcs_analytics.replay_input import InputError, is_compressed, numbered_lines
+from wcs_analytics.replay import Rejects, ReplayStats, read_chunks, read_envelopes, readable
+from wcs_analytics.replay_input import BOM, Input, InputError, is_compressed, numbered_lines
 
 T = 1_767_225_600_000
 
@@ -94,3 +94,115 @@ def test_only_reading_is_watched_for_damage() -> None:
     assert [next(lines), next(lines)] == [(1, b"a\n"), (2, b"b\n")]
     with pytest.raises(InputError, match=r"^f: unreadable after line 2 \(OSError: device gone\)"):
         next(lines)
+
+
+# ---- several files, merged by time ----------------------------------------------------
+
+
+def _at(t: int, name: str) -> bytes:
+    return orjson.dumps({"received_at": t, "id": name}) + b"\n"
+
+
+def _merged(source: Input) -> list[tuple[int, str, str]]:
+    """(number, id or the line, where) in the order the input yields them."""
+    out = []
+    for number, line in source.lines():
+        try:
+            name = orjson.loads(line)["id"]
+        except orjson.JSONDecodeError:
+            name = line.decode().strip()
+        out.append((number, name, source.where(number)))
+    return out
+
+
+def test_several_files_are_merged_by_time_each_in_its_own_order(tmp_path: Path) -> None:
+    """Ties go to the file named first; a file going back in time keeps its order; a line
+    without a time follows the line before it in its file; blank lines and a BOM before
+    line 1 count in the file's line numbers but are not lines."""
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    a.write_bytes(
+        BOM + _at(10, "a1") + _at(30, "a2") + b"garbage\n" + _at(20, "a4") + _at(50, "a5")
+    )
+    b.write_bytes(_at(20, "b1") + b"\n" + _at(30, "b3") + _at(40, "b4"))
+    merged = _merged(Input([a, b]))
+    assert [name for _, name, _ in merged] == [
+        "a1", "b1", "a2", "garbage", "a4", "b3", "b4", "a5"
+    ]  # fmt: skip
+    assert [number for number, _, _ in merged] == list(range(1, 9))
+    assert [where for _, _, where in merged] == [
+        f"{a}:1", f"{b}:1", f"{a}:2", f"{a}:3", f"{a}:4", f"{b}:3", f"{b}:4", f"{a}:5"
+    ]  # fmt: skip
+    assert [name for _, name, _ in _merged(Input([b, a]))] == [
+        "a1",
+        "b1",
+        "b3",
+        "a2",
+        "garbage",
+        "a4",
+        "b4",
+        "a5",
+    ]  # fmt: skip (the tie at 30 goes to b now)
+
+
+def test_one_file_keeps_its_line_numbers(tmp_path: Path) -> None:
+    a = tmp_path / "a.ndjson"
+    a.write_bytes(_at(30, "a1") + b"\n" + _at(10, "a3"))
+    assert _merged(Input([a])) == [(1, "a1", f"{a}:1"), (3, "a3", f"{a}:3")]
+
+
+def test_merged_files_are_cut_at_their_sizes_and_may_be_compressed(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson.gz"
+    a.write_bytes(_at(10, "a1") + _at(30, "a2"))
+    b.write_bytes(gzip.compress(_at(20, "b1") + _at(40, "b2")))
+    size = a.stat().st_size  # when the replay starts
+    with a.open("ab") as handle:
+        handle.write(_at(35, "appended later"))
+    source = Input([a, b], [size, None])
+    assert [name for _, name, _ in _merged(source)] == ["a1", "b1", "a2", "b2"]
+    assert source.total == 0  # one input's size is unknown: progress in MB read
+    plain = Input([a, a])
+    list(plain.lines())
+    assert plain.total == plain.done == 2 * a.stat().st_size
+
+
+def test_a_damaged_file_stops_the_merged_input_where_it_is_read(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson.gz"
+    a.write_bytes(b"".join(_at(t, f"a{t}") for t in range(10, 100, 10)))
+    packed = gzip.compress(b"".join(_at(t, f"b{t}") for t in range(15, 100, 10)) * 50)
+    b.write_bytes(packed[: len(packed) // 2])
+    seen: list[str] = []
+    with pytest.raises(InputError, match=r"b\.ndjson\.gz: unreadable after line \d+"):
+        for _, line in Input([a, b]).lines():
+            seen.append(orjson.loads(line)["id"])
+    assert seen[:4] == ["a10", "b15", "a20", "b25"] and len(seen) > 9
+    again: list[str] = []
+    with pytest.raises(InputError):
+        for _, line in Input([a, b]).lines():
+            again.append(orjson.loads(line)["id"])
+    assert again == seen  # the same place every time: one process and every part alike
+
+
+def test_read_chunks_reports_bad_lines_where_they_are(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    lines = _lines(4).splitlines(keepends=True)
+    a.write_bytes(lines[0] + lines[2])
+    b.write_bytes(lines[1] + b"not json\n" + lines[3])
+    stats = ReplayStats()
+    reported: list[str] = []
+    with Rejects(None, stats) as rejects:
+        rejects.line = lambda where, line, reason: reported.append(where)  # type: ignore[method-assign]
+        chunks = list(read_chunks([a, b], stats, rejects, size=10))
+    assert [env["id"] for chunk, _, _ in chunks for env in chunk] == ["e0", "e1", "e2", "e3"]
+    assert reported == [f"{b}:2"] and stats.lines == 5
+
+
+def test_replay_to_kafka_reads_several_files_merged(tmp_path: Path) -> None:
+    """``replay a b --kafka`` publishes what ``read_envelopes`` gives: the merged input."""
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    lines = _lines(6).splitlines(keepends=True)
+    a.write_bytes(b"".join(lines[0::2]))
+    b.write_bytes(b"".join(lines[1::2]))
+    stats = ReplayStats()
+    with Rejects(None, stats) as rejects:
+        ids = [env["id"] for env in read_envelopes([b, a], stats, rejects)]
+    assert ids == [f"e{n}" for n in range(6)] and stats.envelopes == 6

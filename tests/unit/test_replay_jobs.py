@@ -48,8 +48,8 @@ def test_read_lines_stops_at_the_size_taken_at_start(tmp_path: Path) -> None:
     size = path.stat().st_size
     with path.open("ab") as handle:
         handle.write(line("appended later"))
-    chunks = list(read_lines(path, size))
-    assert [len(chunk) for chunk, _ in chunks] == [CHUNK, 5]
+    chunks = list(read_lines(path, [size]))
+    assert [len(chunk) for chunk, _, _ in chunks] == [CHUNK, 5]
     assert chunks[0][0][3][0] == 6  # line numbers count the blank lines
     assert chunks[-1][1] == size and chunks[-1][0][-1][1] == lines[-1]
 
@@ -58,7 +58,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None
     """Windows editors may write a UTF-8 BOM before the first line."""
     path = tmp_path / "f.ndjson"
     path.write_bytes(b"\xef\xbb\xbf" + line("c1") + b"\xef\xbb\xbf" + line("c2"))
-    [(chunk, done)] = list(read_lines(path, path.stat().st_size))
+    [(chunk, done, _)] = list(read_lines(path, [path.stat().st_size]))
     assert [text for _, text in chunk] == [line("c1"), b"\xef\xbb\xbf" + line("c2")]
     assert done == path.stat().st_size and guess(chunk[0][1], 2) is not None
 
