@@ -3,7 +3,8 @@
 ``HookEndpoint.serve`` answers hook requests straight from ASGI (no routing,
 no Request object, two ``send`` calls) because FastAPI routing costs several
 times the work of the hook itself; ``respond`` is also called by the documented
-FastAPI route, so both paths run the same code.
+FastAPI route, and ``answer`` by the HTTP protocol for the plain hook requests it
+answers itself (ingest/uvicorn_compat.py), so every path runs the same handler.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Final
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from ingest.hooks import Answer, HookHandler
+from ingest.hooks import Answer, HookHandler, PendingAnswer
 from ingest.metrics import HookMetrics
 
 PREFIX: Final = "/wcs/"
@@ -97,6 +98,17 @@ class HookEndpoint:
             return handler.too_large(method)
         answer = handler.handle(method, raw, headers)
         return answer if isinstance(answer, tuple) else await answer
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self._handler.max_body_bytes
+
+    def answer(
+        self, method: str, raw: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Answer | PendingAnswer:
+        """A ``POST /wcs/{method}`` whose body the HTTP protocol read within the limit
+        (ingest.uvicorn_compat answers plain hook requests from its parser callbacks)."""
+        return self._handler.handle(method, raw, headers)
 
     def observe(self, started: float) -> None:
         self._metrics.observe(perf_counter() - started)

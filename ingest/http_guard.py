@@ -15,9 +15,12 @@ import logging
 import resource
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ingest.connections import REASONS, ConnectionLimits, ConnectionTable
+
+if TYPE_CHECKING:  # uvicorn is imported when a protocol is asked for
+    from ingest.uvicorn_compat import HookAnswers
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +89,12 @@ class HttpGuard:
         )
         return guard
 
-    def protocol_class(self) -> type[asyncio.Protocol]:
+    def protocol_class(self, hooks: HookAnswers | None = None) -> type[asyncio.Protocol]:
+        """uvicorn's protocol reporting to this guard; with ``hooks`` (the hook endpoint) it
+        answers plain hook requests itself (ingest/uvicorn_compat.py)."""
         from ingest.uvicorn_compat import guarded_protocol
 
-        return guarded_protocol(self)
+        return guarded_protocol(self, hooks)
 
     # -- called by the protocol --------------------------------------------------------------
     def opened(self, conn: Closable) -> None:
