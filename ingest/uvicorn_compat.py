@@ -97,6 +97,7 @@ def guarded_protocol(
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _hook: str | None = None  # the {method} of the hook request being read here
         _body: list[bytes]
+        _started = 0.0  # when its headers were complete (as the ASGI path's latency)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -144,6 +145,7 @@ def guarded_protocol(
                 return False
             self._hook = method.decode("ascii")
             self._body = []
+            self._started = perf_counter()
             return True
 
         def on_body(self, body: bytes) -> None:
@@ -161,7 +163,7 @@ def guarded_protocol(
             assert hooks is not None  # _hook is only set when there are hooks
             self._hook = None
             guard.busy(self)
-            started = perf_counter()
+            started = self._started
             raw = b"".join(self._body)
             self._body = []
             try:
