@@ -6,7 +6,6 @@ bodies arriving in pieces, answers that wait for the bus, and the keep-alive tim
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from ingest.app import IngestApp, create_app
 from ingest.config import IngestConfig
 from ingest.connections import ConnectionLimits
 from ingest.http_guard import HttpGuard
+from tests.integration.uvicorn_server import running
 
 pytestmark = pytest.mark.integration
 
@@ -51,24 +51,15 @@ async def serving(
     if extra is not None:
         extra(app)
     guard = HttpGuard(ConnectionLimits(header_timeout_s=30, body_timeout_s=30))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, port=port, http=guard.protocol_class(app.hooks), log_level="warning",
-        lifespan="off", access_log=False, timeout_keep_alive=keep_alive_s,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):  # uvicorn has no started event; poll its flag (at most 5 s)
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    try:
+
+    def config(port: int) -> uvicorn.Config:
+        return uvicorn.Config(
+            app, port=port, http=guard.protocol_class(app.hooks), log_level="warning",
+            lifespan="off", access_log=False, timeout_keep_alive=keep_alive_s,
+        )  # fmt: skip
+
+    async with running(config) as port:
         yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 def hook(method: str, body: bytes, chunked: bool = False, extra: bytes = b"") -> bytes:

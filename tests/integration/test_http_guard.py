@@ -4,7 +4,6 @@ deadline, after answering it once on the same keep-alive connection."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 
 from ingest.connections import ConnectionLimits
 from ingest.http_guard import HttpGuard
+from tests.integration.uvicorn_server import running
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +25,11 @@ async def _serve_and_probe() -> tuple[float, bytes, str]:
         return {"ok": True}
 
     guard = HttpGuard(ConnectionLimits(header_timeout_s=0.6, body_timeout_s=0.6))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, port=port, http=guard.protocol_class(), log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):  # uvicorn has no started event; poll its flag (at most 5 s)
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    try:
+
+    def config(port: int) -> uvicorn.Config:
+        return uvicorn.Config(app, port=port, http=guard.protocol_class(), log_level="warning")
+
+    async with running(config) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")  # answered, then kept alive
         answer = await reader.readuntil(b'{"ok":true}')
@@ -45,9 +39,6 @@ async def _serve_and_probe() -> tuple[float, bytes, str]:
         waited = time.monotonic() - started
         writer.close()
         return waited, answer, guard.metrics()
-    finally:
-        server.should_exit = True
-        await task
 
 
 def test_a_real_server_closes_a_slow_client_at_the_header_deadline() -> None:
