@@ -16,7 +16,9 @@ place that subclasses it).
   oversized bodies, ``Expect: 100-continue``, HTTP/1.0, ``Connection: close``, a request
   pipelined behind one in progress) goes through uvicorn and the app as before. An answer
   that must wait (the bus's hand-off when it spills to disk) is written by a task; requests
-  behind it queue in uvicorn's pipeline as behind any request in progress.
+  behind it queue in uvicorn's pipeline as behind any request in progress. When the server
+  stops, a hook whose body is still arriving is answered (``connection: close``) before the
+  connection closes, as uvicorn lets a request in progress finish.
 
 Tested against the pinned uvicorn (tests/unit/test_uvicorn_compat.py) because it overrides
 undocumented callbacks.
@@ -63,6 +65,7 @@ class HookAnswers(Protocol):
 
 
 HOOKED = (
+    "shutdown",
     "connection_made",
     "connection_lost",
     "on_headers_complete",
@@ -98,6 +101,7 @@ def guarded_protocol(
         _hook: str | None = None  # the {method} of the hook request being read here
         _body: list[bytes]
         _started = 0.0  # when its headers were complete (as the ASGI path's latency)
+        _last = False  # the server is stopping: close once the hook being read is answered
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -172,8 +176,10 @@ def guarded_protocol(
                 log.exception("answering the hook %s failed", method)
                 answer = _INTERNAL_ERROR
             if isinstance(answer, tuple):
-                self._write(answer, keep_alive=True)
+                self._write(answer, keep_alive=not self._last)
                 hooks.observe(started)
+                if self._last:
+                    self.transport.close()
                 self.on_response_complete()
             else:
                 self._answer_later(hooks, answer, started)
@@ -182,6 +188,7 @@ def guarded_protocol(
             self, hooks: HookAnswers, pending: Awaitable[Answer], started: float
         ) -> None:
             waiting = _Waiting()
+            waiting.keep_alive = not self._last
             self.cycle = waiting  # type: ignore[assignment]
 
             async def write_when_ready() -> None:
@@ -221,6 +228,14 @@ def guarded_protocol(
             super().on_response_complete()
             if not self.transport.is_closing() and self._idle():  # no pipelined request started
                 guard.waiting_headers(self)
+
+        def shutdown(self) -> None:
+            """The server is stopping: a hook whose body is being read is answered first (as
+            uvicorn lets a request in progress finish), then the connection closes."""
+            if self._hook is not None:
+                self._last = True
+                return
+            super().shutdown()
 
         def _idle(self) -> bool:
             cycle: Any = self.cycle

@@ -20,7 +20,7 @@ from ingest.app import IngestApp, create_app
 from ingest.config import IngestConfig
 from ingest.connections import ConnectionLimits
 from ingest.http_guard import HttpGuard
-from tests.integration.uvicorn_server import running
+from tests.integration.uvicorn_server import free_port, running
 
 pytestmark = pytest.mark.integration
 
@@ -224,3 +224,42 @@ def test_a_request_behind_an_answered_hook_is_not_cut_by_the_keep_alive_timeout(
 
     got = asyncio.run(probe())
     assert got[0][2] == CONNECT and got[1][2] == b'{"slow":true}'
+
+
+def test_a_hook_being_read_when_the_server_stops_is_answered_then_closed() -> None:
+    """As uvicorn lets a request in progress finish: the hook whose body was still coming
+    when the server began to stop is answered (``connection: close``), then the connection
+    closes and the server exits."""
+
+    async def probe() -> tuple[list[Any], bytes, Bus]:
+        bus = Bus()
+        app = create_app(IngestConfig(max_body_bytes=4096), bus)  # type: ignore[arg-type]
+        guard = HttpGuard(ConnectionLimits(header_timeout_s=30, body_timeout_s=30))
+        port = free_port()
+        config = uvicorn.Config(
+            app, port=port, http=guard.protocol_class(app.hooks), log_level="warning",
+            lifespan="off", timeout_graceful_shutdown=5,
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):  # uvicorn has no started event; poll its flag (at most 5 s)
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = hook("connect", CONNECT)
+        writer.write(request[:-10])
+        await asyncio.sleep(0.1)
+        server.should_exit = True
+        await asyncio.sleep(0.3)  # the server is stopping, the connection still open
+        writer.write(request[-10:])
+        got = await answers(reader, 1)
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        await asyncio.wait_for(task, 10)
+        return got, rest, bus
+
+    got, rest, bus = asyncio.run(probe())
+    [(status, headers, body)] = got
+    assert status == b"HTTP/1.1 200 OK" and body == CONNECT and headers[b"connection"] == b"close"
+    assert rest == b"" and len(bus.envelopes) == 1

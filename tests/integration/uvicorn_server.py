@@ -10,6 +10,8 @@ import uvicorn
 
 from tests.integration.kafka_ingest_helpers import free_port
 
+__all__ = ["free_port", "running"]
+
 
 @asynccontextmanager
 async def running(config: Callable[[int], uvicorn.Config]) -> AsyncIterator[int]:
