@@ -114,6 +114,23 @@ def ingest_app() -> Any:
     return app
 
 
+def serve_as_run(port: int) -> None:
+    """``ingest_app`` served as ``run`` and ``ingest`` serve it: uvicorn with the connection
+    guard's protocol, which answers plain hook requests itself (ingest/uvicorn_compat.py)."""
+    import uvicorn
+
+    from ingest.connections import ConnectionLimits
+    from ingest.http_guard import HttpGuard
+
+    app = ingest_app()
+    guard = HttpGuard(ConnectionLimits())
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, loop="uvloop", http=guard.protocol_class(app.hooks),
+        log_level="warning", access_log=False,
+    )  # fmt: skip
+    uvicorn.Server(config).run()
+
+
 # ---- servers -----------------------------------------------------------------------------------
 
 
@@ -150,6 +167,16 @@ def uvicorn_server(app: str, factory: bool = False) -> Iterator[str]:
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
     cmd += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
     with _spawn(cmd):
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/health")
+        yield base
+
+
+@contextmanager
+def served_as_run() -> Iterator[str]:
+    """``serve_as_run`` in a subprocess; yields its base URL."""
+    port = free_port()
+    with _spawn([sys.executable, str(Path(__file__).resolve()), "--serve-as-run", str(port)]):
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/health")
         yield base
@@ -217,7 +244,7 @@ def report(args: argparse.Namespace, runs: list[Run], other: str) -> tuple[str, 
         f"{len(BODY)}-byte StreamStatusEvent; {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, uvicorn --loop uvloop --http httptools, 1 worker.",
         "",
-        f"target: {args.target or args.cmd or 'ingest app (create_app, InMemoryBus drained)'}",
+        f"target: {args.target or args.cmd or _builtin(args)}",
         "",
         *runs_table(runs),
         "",
@@ -251,13 +278,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--target", help="base URL of an already running ingest (e.g. wcs-analytics run)"
     )
     group.add_argument("--cmd", help="command to start as the target; {port} becomes a free port")
+    parser.add_argument(
+        "--asgi",
+        action="store_true",
+        help="serve the built-in ingest app by plain uvicorn (the ASGI path) instead of the "
+        "guard's protocol that run and ingest use (hooks answered from the parser callbacks)",
+    )
+    parser.add_argument("--serve-as-run", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/ingest.md")
     parser.add_argument("--min-ratio", type=float, help="exit 1 when target/bare is below this")
     return parser.parse_args(argv)
 
 
+def _builtin(args: argparse.Namespace) -> str:
+    how = "plain uvicorn: the ASGI path" if args.asgi else "the guard's protocol, as run serves it"
+    return f"ingest app (create_app, InMemoryBus drained), {how}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_as_run is not None:
+        serve_as_run(args.serve_as_run)
+        return 0
     if shutil.which("wrk") is None:
         print("wrk not found; install with: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -271,8 +313,10 @@ def main(argv: list[str] | None = None) -> int:
             wait_ready(bases[other] + "/health", timeout=5)
         elif args.cmd:
             bases[other] = stack.enter_context(command_server(args.cmd))
-        else:
+        elif args.asgi:
             bases[other] = stack.enter_context(uvicorn_server("ingest_app", factory=True))
+        else:
+            bases[other] = stack.enter_context(served_as_run())
         for base in bases.values():
             if args.warmup > 0:
                 run_wrk(args, script, base + args.path, args.warmup)
