@@ -194,6 +194,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# open files a replay needs besides its input files (the database engine, pipes, logs)
+MERGE_FD_RESERVE = 256
 QUERY_FORMATS = {"tsv": "TabSeparatedWithNames", "jsonl": "JSONEachRow"}
 # the engine formats the values itself: a time Python cannot represent (a far-future
 # created_at) prints as text instead of failing in a conversion
@@ -250,6 +252,16 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         print(f"wcs-analytics replay: {twice} is given twice: its envelopes would be counted "
               "twice", file=sys.stderr)  # fmt: skip
         return 2
+    if len(files) > 1:
+        from ingest.http_guard import raise_fd_limit
+
+        limit = raise_fd_limit()  # every process reading the input holds all its files open
+        if len(files) + MERGE_FD_RESERVE > limit:
+            print(f"wcs-analytics replay: {len(files)} files cannot be merged at once under "
+                  f"the open-files limit of {limit}; replay them in groups of at most "
+                  f"{max(1, limit - MERGE_FD_RESERVE)}, the groups in time order",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     irregular = next((file for file in files if not file.is_file()), None)
     regular = irregular is None  # else a pipe (/dev/stdin): read once, by one process
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -406,3 +407,27 @@ def test_the_logs_of_several_nodes_are_merged_by_time(trace: Path, tmp_path: Pat
     assert read_tables(one_after_the_other) != want
     twice = _replay_files([files[0], files[1], files[0]], tmp_path / "twice")
     assert twice.returncode == 2 and b"is given twice" in twice.stderr
+
+
+def test_many_files_are_merged_within_the_open_files_limit(trace: Path, tmp_path: Path) -> None:
+    """Every process reading the input keeps all its files open: the soft open-files limit is
+    raised to the hard one; beyond what that allows the replay is refused with what to do."""
+    lines = (trace.parent / "plain.ndjson").read_bytes().splitlines(keepends=True)[:1200]
+    files = [tmp_path / f"hour-{i:03d}.ndjson" for i in range(400)]
+    for i, file in enumerate(files):
+        file.write_bytes(b"".join(lines[i * 3 : i * 3 + 3]))
+
+    def limited(soft: int, hard: int) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [*CLI, "replay", *map(str, files), "--data-dir", str(tmp_path / f"d{hard}"),
+             "--jobs", "2"],
+            capture_output=True, env=_env(None), timeout=300, check=False,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)),
+        )  # fmt: skip
+
+    refused = limited(300, 300)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert b"400 files cannot be merged at once under the open-files limit of 300" in refused.stderr
+    merged = limited(300, 4096)
+    assert merged.returncode == 0, merged.stderr[-2000:]
+    assert merged.stdout.startswith(b"replayed 1200 envelopes (0 rejected lines)")
