@@ -6,6 +6,9 @@ bodies arriving in pieces, answers that wait for the bus, and the keep-alive tim
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -45,9 +48,12 @@ class Bus:
 
 @asynccontextmanager
 async def serving(
-    bus: Bus, keep_alive_s: int = 5, extra: Callable[[IngestApp], None] | None = None
+    bus: Bus,
+    keep_alive_s: int = 5,
+    extra: Callable[[IngestApp], None] | None = None,
+    config: IngestConfig | None = None,
 ) -> AsyncIterator[int]:
-    app = create_app(IngestConfig(max_body_bytes=4096), bus)  # type: ignore[arg-type]
+    app = create_app(config or IngestConfig(max_body_bytes=4096), bus)  # type: ignore[arg-type]
     if extra is not None:
         extra(app)
     guard = HttpGuard(ConnectionLimits(header_timeout_s=30, body_timeout_s=30))
@@ -88,7 +94,8 @@ async def answers(
     for _ in range(count):
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         status, *lines = head.rstrip(b"\r\n").split(b"\r\n")
-        headers = dict(line.lower().split(b": ", 1) for line in lines)
+        pairs = (line.split(b": ", 1) for line in lines)
+        headers = {name.lower(): value for name, value in pairs}
         body = await reader.readexactly(int(headers[b"content-length"]))
         out.append((status, headers, body))
     return out
@@ -130,6 +137,42 @@ def test_the_protocol_answers_as_the_asgi_path_does() -> None:
     ]  # fmt: skip
     assert fast[0][2] == CONNECT
     assert len(bus.envelopes) == 2 and all("sipPassword" not in e["body"] for e in bus.envelopes)
+
+
+def test_authentication_answers_as_the_asgi_path_does() -> None:
+    """HMAC signature and HTTP Basic required: no credentials (401 with its challenge),
+    wrong ones (403), right ones (200) answered alike by both paths."""
+    secret = "hook-secret"
+    signature = hmac.new(secret.encode(), CONNECT, hashlib.md5).hexdigest().encode()
+    basic = b"Basic " + base64.b64encode(b"wcs:pw")
+    cases = [
+        b"",
+        b"Authorization: Basic " + base64.b64encode(b"wcs:wrong") + b"\r\n",
+        b"Authorization: WCS " + signature + b"\r\nAuthorization: " + basic + b"\r\n",
+    ]
+
+    async def probe() -> tuple[list[Any], list[Any], Bus]:
+        bus = Bus()
+        config = IngestConfig(hmac_secret=secret, basic_auth=("wcs", "pw"))
+        async with serving(bus, config=config) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            fast, asgi = [], []
+            for headers in cases:
+                writer.write(hook("connect", CONNECT, extra=headers))
+                fast += await answers(reader, 1)
+                writer.write(hook("connect", CONNECT, chunked=True, extra=headers))
+                asgi += await answers(reader, 1)
+            writer.close()
+        return fast, asgi, bus
+
+    fast, asgi, bus = asyncio.run(probe())
+    for one, other in zip(fast, asgi, strict=True):
+        _same_answer(one, other)
+    assert [status for status, _, _ in fast] == [
+        b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 403 Forbidden", b"HTTP/1.1 200 OK"
+    ]  # fmt: skip
+    assert fast[0][1][b"www-authenticate"] == b'Basic realm="wcs-analytics"'
+    assert len(bus.envelopes) == 2  # the signed, authorised hook by each path
 
 
 def test_pipelined_requests_are_answered_in_order_whatever_their_path() -> None:
