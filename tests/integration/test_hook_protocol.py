@@ -101,36 +101,44 @@ async def answers(
     return out
 
 
-def _same_answer(
-    fast: tuple[bytes, dict[bytes, bytes], bytes], asgi: tuple[bytes, dict[bytes, bytes], bytes]
-) -> None:
-    assert fast[0] == asgi[0] and fast[2] == asgi[2]
-    assert {k: v for k, v in fast[1].items() if k != b"date"} == {
-        k: v for k, v in asgi[1].items() if k != b"date"
-    }
+Answered = tuple[bytes, dict[bytes, bytes], bytes]
 
 
-def test_the_protocol_answers_as_the_asgi_path_does() -> None:
-    """Echo (with the secret still in the answer, not in the envelope), unknown names,
-    bodies that are not JSON objects: byte for byte what the app answers."""
-    cases = [("connect", CONNECT), ("bad.name", b"{}"), ("connect", b"[1]"), ("call", b"{x")]
+def both_paths(
+    cases: list[tuple[str, bytes, bytes]], config: IngestConfig | None = None
+) -> tuple[list[Answered], Bus]:
+    """Each (method, body, extra header lines) sent as a plain hook (answered by the
+    protocol) and chunked (answered by the app) on one connection; asserts that both answers
+    are the same but for the date; returns the protocol's answers and the bus."""
 
-    async def probe() -> tuple[list[Any], list[Any], Bus]:
+    async def probe() -> tuple[list[Answered], list[Answered], Bus]:
         bus = Bus()
-        async with serving(bus) as port:
+        async with serving(bus, config=config) as port:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            fast, asgi = [], []
-            for method, body in cases:
-                writer.write(hook(method, body))
+            fast: list[Answered] = []
+            asgi: list[Answered] = []
+            for method, body, extra in cases:
+                writer.write(hook(method, body, extra=extra))
                 fast += await answers(reader, 1)
-                writer.write(hook(method, body, chunked=True))
+                writer.write(hook(method, body, chunked=True, extra=extra))
                 asgi += await answers(reader, 1)
             writer.close()
         return fast, asgi, bus
 
     fast, asgi, bus = asyncio.run(probe())
     for one, other in zip(fast, asgi, strict=True):
-        _same_answer(one, other)
+        assert one[0] == other[0] and one[2] == other[2]
+        assert {k: v for k, v in one[1].items() if k != b"date"} == {
+            k: v for k, v in other[1].items() if k != b"date"
+        }
+    return fast, bus
+
+
+def test_the_protocol_answers_as_the_asgi_path_does() -> None:
+    """Echo (with the secret still in the answer, not in the envelope), unknown names,
+    bodies that are not JSON objects: byte for byte what the app answers."""
+    cases = [("connect", CONNECT), ("bad.name", b"{}"), ("connect", b"[1]"), ("call", b"{x")]
+    fast, bus = both_paths([(method, body, b"") for method, body in cases])
     assert [status for status, _, _ in fast] == [
         b"HTTP/1.1 200 OK", b"HTTP/1.1 404 Not Found", b"HTTP/1.1 400 Bad Request",
         b"HTTP/1.1 400 Bad Request",
@@ -145,29 +153,13 @@ def test_authentication_answers_as_the_asgi_path_does() -> None:
     secret = "hook-secret"
     signature = hmac.new(secret.encode(), CONNECT, hashlib.md5).hexdigest().encode()
     basic = b"Basic " + base64.b64encode(b"wcs:pw")
-    cases = [
+    headers = [
         b"",
         b"Authorization: Basic " + base64.b64encode(b"wcs:wrong") + b"\r\n",
         b"Authorization: WCS " + signature + b"\r\nAuthorization: " + basic + b"\r\n",
     ]
-
-    async def probe() -> tuple[list[Any], list[Any], Bus]:
-        bus = Bus()
-        config = IngestConfig(hmac_secret=secret, basic_auth=("wcs", "pw"))
-        async with serving(bus, config=config) as port:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            fast, asgi = [], []
-            for headers in cases:
-                writer.write(hook("connect", CONNECT, extra=headers))
-                fast += await answers(reader, 1)
-                writer.write(hook("connect", CONNECT, chunked=True, extra=headers))
-                asgi += await answers(reader, 1)
-            writer.close()
-        return fast, asgi, bus
-
-    fast, asgi, bus = asyncio.run(probe())
-    for one, other in zip(fast, asgi, strict=True):
-        _same_answer(one, other)
+    config = IngestConfig(hmac_secret=secret, basic_auth=("wcs", "pw"))
+    fast, bus = both_paths([("connect", CONNECT, extra) for extra in headers], config)
     assert [status for status, _, _ in fast] == [
         b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 403 Forbidden", b"HTTP/1.1 200 OK"
     ]  # fmt: skip
