@@ -4,13 +4,15 @@
 shortest integer orjson may not represent is -9223372036854775809) is it parsed again with
 the standard library, and integers outside orjson's range become ``orjson.Fragment`` values: every
 ``orjson.dumps`` downstream (the events row, the spool, Kafka) writes their digits
-verbatim. Other stages see them as opaque values. The check is one ``bytes.translate`` and
-a substring search (about 1 us for an 860-byte hook body: bench/hook_parse_bench.py, numbers in
-bench/README.md).
+verbatim (and pickling them, to the processing process of ``run``, keeps them: the
+reducer registered below). Other stages see them as opaque values. The check is one
+``bytes.translate`` and a substring search (about 1 us for an 860-byte hook body:
+bench/hook_parse_bench.py, numbers in bench/README.md).
 """
 
 from __future__ import annotations
 
+import copyreg
 import json
 from typing import Any, Final
 
@@ -24,6 +26,13 @@ _MIN, _MAX = -(2**63), 2**64 - 1  # orjson's integer range (i64 and u64)
 def _exact_int(text: str) -> int | orjson.Fragment:
     value = int(text)
     return value if _MIN <= value <= _MAX else orjson.Fragment(text.encode())
+
+
+def _reduce_fragment(fragment: orjson.Fragment) -> tuple[Any, tuple[bytes]]:
+    return orjson.Fragment, (orjson.dumps(fragment),)
+
+
+copyreg.pickle(orjson.Fragment, _reduce_fragment)
 
 
 def may_hold_big_int(raw: bytes) -> bool:

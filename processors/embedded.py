@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 512  # envelopes handled per loop turn before yielding to the hook path
 POLL_S = 0.05  # how often a waiting flush looks at the insert thread
+READY_POLL_S = 0.002  # how often a runner whose engine is not ready looks again
 
 
 class Engine(Protocol):
@@ -48,6 +49,8 @@ class Engine(Protocol):
     def finish(self, timeout: float | None = None) -> bool: ...
     def stalled_s(self) -> float: ...
     def unwritten(self) -> list[bytes]: ...
+    def ready(self) -> bool: ...
+    def take_rejected(self) -> list[tuple[Envelope, str]]: ...
     @property
     def clock_ms(self) -> int | None: ...
 
@@ -88,6 +91,10 @@ class EmbeddedRunner:
         while True:
             if self.bus.spilling and self.bus.depth() == 0 and not self.bus.closed:
                 await self._read_spool_back()
+            if not self.engine.ready():  # processing elsewhere is behind: the bus holds the rest
+                await asyncio.sleep(READY_POLL_S)
+                await self._flush_if_due()
+                continue
             try:
                 first = await asyncio.wait_for(self.bus.get(), self.tick_s)
             except TimeoutError:
@@ -125,6 +132,8 @@ class EmbeddedRunner:
             self.engine.feed(batch, wall=self._wall())
             self.processed += len(batch)
             self.clock.observe(self.engine.clock_ms)
+        for envelope, reason in self.engine.take_rejected():
+            log.warning("envelope %r not processed: %s", envelope["id"], reason)
 
     def _tick(self) -> None:
         now = self.clock.now()

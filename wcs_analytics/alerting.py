@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest.metrics import label_value
-from processors.alert_stage import AlertStage
 from wcs_analytics.alert_webhooks import WebhookSender
+from wcs_analytics.engine_stats import EngineStats
 from wcs_analytics.settings import Settings
 
 
@@ -30,22 +30,22 @@ class Alerting:
         if self.webhook is not None:
             self.webhook.close()
 
-    def metrics(self, stage: AlertStage) -> str:
+    def metrics(self, stats: EngineStats) -> str:
         """``wcs_status_total{family,status}``, alert and webhook counters (Prometheus text)."""
         lines = [
             "# HELP wcs_status_total entities reaching a status (status_counts, deduplicated)",
             "# TYPE wcs_status_total counter",
         ]
-        for (family, status), n in sorted(stage.status.totals.items()):
+        for (family, status), n in sorted(stats.status_totals.items()):
             labels = f'family="{label_value(family)}",status="{label_value(status)}"'
             lines.append(f"wcs_status_total{{{labels}}} {n}")
         lines += [
             "# HELP wcs_alerts_firing FAILED-spike alerts currently firing",
             "# TYPE wcs_alerts_firing gauge",
-            f"wcs_alerts_firing {stage.state.firing()}",
+            f"wcs_alerts_firing {stats.alerts_firing}",
             "# HELP wcs_alert_rows_total alert rows emitted (firing and resolved)",
             "# TYPE wcs_alert_rows_total counter",
-            f"wcs_alert_rows_total {stage.alerts_emitted}",
+            f"wcs_alert_rows_total {stats.alerts_emitted}",
         ]
         if self.webhook is not None:
             lines += ["# HELP wcs_alert_webhook_total webhook POSTs by outcome",

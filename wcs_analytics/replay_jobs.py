@@ -27,9 +27,10 @@ docs/processing.md, "`replay --jobs N`".
   (sessions evicted earlier), answered from the state store.
 
 * **Pipes.** Each part has one pipe to this process. This process writes to each from a
-  thread of its own (``_Sender``) and reads them in its main thread, so a message larger
+  thread of its own (``PipeSender``) and reads them in its main thread, so a message larger
   than a pipe's buffer (a large stored state, a chunk of bad lines) never leaves both
-  sides blocked writing.
+  sides blocked writing. What waits to be sent is bounded by the protocol: the fixes of at
+  most ``AHEAD + 2`` chunks sent ahead, one answer per lookup a part waits for.
 
 A part that fails stops the replay with its traceback; what the last completed flush wrote
 stays (rows, then the state that describes them), nothing of the failed flush is written.
@@ -40,8 +41,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
-import queue
-import threading
 import time
 import traceback
 import zlib
@@ -67,6 +66,7 @@ from sinks.key_filter import KeyFilter
 from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
 from wcs_analytics.cpus import MAX_JOBS
+from wcs_analytics.pipe_sender import PipeSender
 from wcs_analytics.replay import Progress, Rejects, ReplayStats, as_paths
 from wcs_analytics.replay_input import Input, InputError, is_compressed
 from wcs_analytics.settings import Settings
@@ -348,7 +348,7 @@ class _Parts:
             self.conns.append(mine)
             self.procs.append(proc)
         # after every fork: no thread is copied into a part
-        self.senders = [_Sender(conn, f"replay-send-{i}") for i, conn in enumerate(self.conns)]
+        self.senders = [PipeSender(conn, f"replay-send-{i}") for i, conn in enumerate(self.conns)]
 
     def send(self, message: Any) -> None:
         for index in range(len(self.conns)):
@@ -387,7 +387,7 @@ class _Parts:
     def close(self) -> None:
         """Parts still waiting for this process see their pipe end and exit."""
         for sender in self.senders:
-            sender.put(_STOP)
+            sender.end()
         for sender in self.senders:
             sender.thread.join(timeout=1)  # still writing to a part that is stuck: see below
         for conn in self.conns:
@@ -397,34 +397,6 @@ class _Parts:
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
-
-
-_STOP = object()
-
-
-class _Sender:
-    """Writes one part's messages in order from a thread. If this process wrote them itself,
-    a message larger than the pipe's buffer (the stored state of a large database, the
-    reasons of a chunk of bad lines) would block it while the part is blocked writing its
-    own large message to this process: each waiting for the other to read, for ever. The
-    queue is bounded by the protocol: the fixes of at most ``AHEAD + 2`` chunks sent ahead,
-    one answer per lookup the part waits for, the start and end messages."""
-
-    def __init__(self, conn: Connection, name: str) -> None:
-        self.conn = conn
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def put(self, message: Any) -> None:
-        self.queue.put(message)
-
-    def _run(self) -> None:
-        while (message := self.queue.get()) is not _STOP:
-            try:
-                self.conn.send(message)
-            except OSError:  # the part is gone: its pipe reads EOF, and that is reported
-                return
 
 
 class _Parent:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import uvicorn
@@ -27,12 +27,14 @@ from sinks import freshness
 from wcs_analytics import gc_tuning
 from wcs_analytics.alerting import Alerting
 from wcs_analytics.api import ReadAccess, mount
+from wcs_analytics.cpus import cgroup_cpus, usable_cpus
 from wcs_analytics.datadir import DataDirLock
 from wcs_analytics.http_server import server_config
+from wcs_analytics.process_store import ProcessStore
 from wcs_analytics.read_side import read_side
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
-from wcs_analytics.store import Store
+from wcs_analytics.store import Notify, Store
 
 log = logging.getLogger("wcs_analytics")
 
@@ -89,7 +91,10 @@ class Service:
         self.settings = settings
         self.alerting = Alerting.create(settings)  # FAILED-spike webhooks (docs/alerts.md)
         notify = self.alerting.webhook.send if self.alerting.webhook is not None else None
-        self.store = Store(settings, notify)
+        self.server: _Server | None = None
+        self.failed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.store = make_store(settings, notify, self._processing_failed)
         self.drops = DropLog()  # envelopes not kept: /metrics, /health, one log line per interval
         reject = settings.spool_full == "reject"
         self.spool = OverflowSpool(settings.data_dir / "spool", self.drops, reject)
@@ -100,9 +105,16 @@ class Service:
         self.guard = HttpGuard.start(settings.connection_limits())
         self.started = time.monotonic()
 
+    def _processing_failed(self) -> None:
+        """The processing process failed (its traceback is logged): stop, spooling what is
+        not written; exit 1. Called from the thread that saw it."""
+        self.failed = True
+        server, loop = self.server, self._loop
+        if server is not None and loop is not None:
+            loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+
     def metrics(self) -> str:
-        runner, writer, runtime = self.runner, self.store.writer, self.store.runtime
-        counts, states = runtime.counts, self.store.states
+        runner, writer, stats = self.runner, self.store.writer, self.store.stats()
         parts = [
             _counter(
                 "wcs_bus_overflow_total",
@@ -115,33 +127,29 @@ class Service:
                 "envelopes written to the overflow spool (replayed on the next start)",
                 self.spool.written,
             ),
-            _gauge(
-                "wcs_open_entities",
-                "sessions open in memory",
-                runtime.open_entities(),
-            ),
+            _gauge("wcs_open_entities", "sessions open in memory", stats.open_entities),
             _gauge(
                 "wcs_entities_in_memory",
                 "sessions in memory, open or closed within closed_retention",
-                len(runtime.states),
+                stats.in_memory,
             ),
             _gauge(
                 "wcs_stored_keys",
                 "entity keys known to be in the state table (closed sessions a late event "
                 "can still reach, for late_event_retention)",
-                len(states.keys),
+                stats.stored_keys,
             ),
-            _counter("wcs_state_lookups_total", "batched state-table lookups", states.lookups),
+            _counter("wcs_state_lookups_total", "batched state-table lookups", stats.lookups),
             _counter(
                 "wcs_late_dropped_total",
                 "window hits later than the retention",
-                runtime.late_dropped,
+                stats.late_dropped,
             ),
-            _counter("wcs_key_reuse_total", "keys that started a new session", counts.reused),
+            _counter("wcs_key_reuse_total", "keys that started a new session", stats.reused),
             _gauge(
                 "wcs_sink_pending_rows",
-                "rows waiting for the next ClickHouse insert",
-                writer.pending,
+                "rows (or envelopes being processed) waiting for the next ClickHouse insert",
+                self.store.pending_rows,
             ),
             _counter(
                 "wcs_insert_failures_total",
@@ -153,14 +161,14 @@ class Service:
             _by_reason(
                 "wcs_rejected_total",
                 "envelopes with an implausible received_at (not stored, not processed)",
-                counts.rejected,
+                stats.rejected,
             )
         )
         parts.append(
             _by_reason(
                 "wcs_skipped_total",
                 "events stored but without a usable entity key (no session)",
-                counts.skipped,
+                stats.skipped,
             )
         )
         if runner is not None:
@@ -172,11 +180,11 @@ class Service:
                     runner.stalls,
                 )
             )
-        stats = writer.stats
+        sink = writer.stats
         for key, help_text in SINK_COUNTERS.items():
-            parts.append(_counter(f"wcs_sink_{key}_total", help_text, stats[key]))
+            parts.append(_counter(f"wcs_sink_{key}_total", help_text, sink[key]))
         parts.append("\n".join(writer.freshness.render(freshness.NAME, freshness.HELP)) + "\n")
-        parts.append(self.alerting.metrics(self.store.stage))
+        parts.append(self.alerting.metrics(stats))
         parts.append(self.guard.metrics())
         return "".join(parts)
 
@@ -186,7 +194,7 @@ class Service:
             "queue_depth": self.bus.depth(),
             "event_clock_ms": now,
             "last_event_ms": event,
-            "pending_rows": self.store.writer.pending,
+            "pending_rows": self.store.pending_rows,
             "uptime_s": round(time.monotonic() - self.started, 1),
         }
 
@@ -213,7 +221,10 @@ class Service:
         )
         mount(app, self.read_access, app.read_dependencies, settings.rates_dir)
         config = server_config(app, settings, self.guard)
-        server = _Server(config)
+        server = self.server = _Server(config)
+        self._loop = asyncio.get_running_loop()
+        if self.failed:  # before the server existed
+            server.should_exit = True
         gc_tuning.tune()
         runner_task = asyncio.create_task(self.runner.run())
         log.info(
@@ -230,7 +241,12 @@ class Service:
             self.alerting.close()
             self.spool.close()
             self.read_access.close()
-            log.info("stopped: %d envelopes processed, all rows written", self.runner.processed)
+            if self.failed:
+                log.error("stopped: the processing process failed; what was not written is "
+                          "in the spool for the next start")  # fmt: skip
+            else:
+                log.info("stopped: %d envelopes processed, all rows written",
+                         self.runner.processed)  # fmt: skip
 
 
 def run(settings: Settings) -> int:
@@ -245,4 +261,21 @@ def run(settings: Settings) -> int:
         finally:
             stuck = service.runner is not None and not service.runner.finished_in_time
             service.store.close(timeout=1.0 if stuck else 30.0)
-    return 0
+    return 1 if service.failed else 0
+
+
+def make_store(
+    settings: Settings, notify: Notify | None, on_failure: Callable[[], None]
+) -> Store | ProcessStore:
+    """The engine ``run`` drives: the runtime in this process or in one of its own."""
+    if processing_mode(settings.processing, usable_cpus(quota=cgroup_cpus())) == "process":
+        return ProcessStore(settings, notify, on_failure)
+    return Store(settings, notify)
+
+
+def processing_mode(setting: str, cpus: int) -> str:
+    """``--processing``: ``process`` or ``inline`` as given; ``auto``: a process of its own
+    when there is a CPU for it beside the one answering hooks."""
+    if setting == "auto":
+        return "process" if cpus >= 2 else "inline"
+    return setting

@@ -125,6 +125,12 @@ class Settings:
     )
     batch_rows: int = _setting(100_000, _positive_int, "flush to ClickHouse after this many rows")
     batch_interval_ms: int = _setting(1000, _positive_int, "... or after this many ms")
+    processing: str = _setting(
+        "auto",
+        str,
+        "run: process (the runtime in a process of its own, beside the one answering hooks), "
+        "inline (one process) or auto (process with 2 or more usable CPUs)",
+    )
     max_body_bytes: int = _setting(1 << 20, _positive_int, "largest hook body accepted (413 above)")
     max_connections: int = _setting(
         10_000, _positive_int, "open HTTP connections at most (kept under the open-files limit)"
@@ -407,6 +413,10 @@ def _validate(settings: Settings) -> None:
     if settings.worker_clock not in ("wall", "events"):
         raise SettingsError(
             f"{_both('worker_clock')}: {settings.worker_clock!r} is not 'wall' or 'events'"
+        )
+    if settings.processing not in ("auto", "process", "inline"):
+        raise SettingsError(
+            f"{_both('processing')}: {settings.processing!r} is not auto, process or inline"
         )
     if settings.spool_full not in ("drop", "reject"):
         raise SettingsError(

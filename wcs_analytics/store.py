@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from events.envelope import Envelope
 from events.tables import Row
@@ -28,6 +28,7 @@ from sinks.insert_thread import InsertThread
 from sinks.migrations import migrate
 from sinks.state_store import StateStore
 from sinks.writer import ClickHouseWriter
+from wcs_analytics.engine_stats import EngineStats, engine_stats
 from wcs_analytics.settings import Settings
 from wcs_analytics.spool import OverflowSpool
 
@@ -128,29 +129,24 @@ class Store(Database):
         return self.runtime.clock
 
     def replay_spool(self, spool: OverflowSpool) -> int:
-        """Feed envelopes spooled by an earlier run, write them, then delete their files."""
-        count = 0
-        for path in spool.files():
-            batch: list[Envelope] = []
-            for envelope in spool.read(path):
-                batch.append(envelope)
-                if len(batch) >= SPOOL_CHUNK:
-                    count += self._feed_spooled(batch)
-                    batch = []
-            count += self._feed_spooled(batch)
-            self.finish()
-            path.unlink()
-            log.info("replayed spooled envelopes from %s", path)
-        return count
+        return replay_spool(self, spool)
 
-    def _feed_spooled(self, batch: list[Envelope]) -> int:
-        self.feed(batch)
-        for envelope, reason in self.rejected:
-            log.error("spooled envelope %r not replayed: %s", envelope["id"], reason)
-        self.rejected.clear()
-        if self.due():
-            self.flush(windows=False)
-        return len(batch)
+    def take_rejected(self) -> list[tuple[Envelope, str]]:
+        """The envelopes rejected since the last call (for the caller to report)."""
+        rejected, self.rejected = self.rejected, []
+        return rejected
+
+    def ready(self) -> bool:
+        """Whether to feed more now (always: feeding runs in the caller's thread)."""
+        return True
+
+    def stats(self) -> EngineStats:
+        states = self.states
+        return engine_stats(self.runtime, len(states.keys), states.lookups)
+
+    @property
+    def pending_rows(self) -> int:
+        return self.writer.pending
 
     def due(self) -> bool:
         """Rows pending long or many enough, or state changed without input (timeouts, the
@@ -168,7 +164,7 @@ class Store(Database):
             return False
         rows = self.runtime.flush(windows)
         self.writer.add(rows)
-        self._notify(rows)
+        notify_alerts(self.notify, rows)
         checkpoint = self.runtime.begin_checkpoint()
         state_rows = self.states.rows_for(checkpoint, is_open)
         self.writer.add_state(state_rows)
@@ -193,16 +189,61 @@ class Store(Database):
             return False
         return self.inserts.wait(timeout)
 
-    def _notify(self, rows: list[Row]) -> None:
-        if self.notify is None:
-            return
-        fired = [values for table, values in rows if table == "alerts"]
-        if fired:
-            self.notify(fired)
-
     def close(self, timeout: float = 30.0) -> None:
         self.inserts.close(timeout=timeout)
         super().close()
+
+
+class SpoolEngine(Protocol):
+    """What spool replay drives (``Store``, ``ProcessStore``)."""
+
+    def feed(
+        self,
+        envelopes: Sequence[Envelope],
+        bodies: Sequence[str | None] | None = None,
+        wall: int | None = None,
+    ) -> None: ...
+    def take_rejected(self) -> list[tuple[Envelope, str]]: ...
+    def due(self) -> bool: ...
+    def flush(self, windows: bool = True, timeout: float | None = None) -> bool: ...
+    def finish(self, timeout: float | None = None) -> bool: ...
+
+
+def replay_spool(engine: SpoolEngine, spool: OverflowSpool) -> int:
+    """Feed envelopes spooled by an earlier run, write them, then delete their files."""
+    count = 0
+    for path in spool.files():
+        batch: list[Envelope] = []
+        for envelope in spool.read(path):
+            batch.append(envelope)
+            if len(batch) >= SPOOL_CHUNK:
+                count += _feed_spooled(engine, batch)
+                batch = []
+        count += _feed_spooled(engine, batch)
+        engine.finish()
+        for envelope, reason in engine.take_rejected():  # the last ones come with the finish
+            log.error("spooled envelope %r not replayed: %s", envelope["id"], reason)
+        path.unlink()
+        log.info("replayed spooled envelopes from %s", path)
+    return count
+
+
+def _feed_spooled(engine: SpoolEngine, batch: list[Envelope]) -> int:
+    engine.feed(batch)
+    for envelope, reason in engine.take_rejected():
+        log.error("spooled envelope %r not replayed: %s", envelope["id"], reason)
+    if engine.due():
+        engine.flush(windows=False)
+    return len(batch)
+
+
+def notify_alerts(notify: Notify | None, rows: list[Row]) -> None:
+    """Hand the alert rows of a flush to the webhook sender (when there is one)."""
+    if notify is None:
+        return
+    fired = [values for table, values in rows if table == "alerts"]
+    if fired:
+        notify(fired)
 
 
 def is_open(key: tuple[str, str], state: Any) -> bool:

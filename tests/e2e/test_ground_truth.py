@@ -108,13 +108,14 @@ def test_replay_reports_bad_lines_and_keeps_the_rest(tmp_path: Path) -> None:
     assert query(tmp_path / "data", "SELECT count() AS n FROM connections FINAL") == [{"n": 1}]
 
 
+@pytest.mark.parametrize("processing", ["inline", "process"])
 def test_simulated_traffic_over_http_matches_truth(
-    tmp_path: Path, service_factory: list[Service]
+    tmp_path: Path, service_factory: list[Service], processing: str
 ) -> None:
     trace = tmp_path / "trace.ndjson"
     cli("simulate", "--out", str(trace), "--seed", "11")
     truth = orjson.loads(Path(f"{trace}.truth.json").read_bytes())
-    svc = Service(tmp_path / "data")
+    svc = Service(tmp_path / "data", env={"WCS_PROCESSING": processing})
     service_factory.append(svc.start())
     out = cli("simulate", "--post", svc.url, "--seed", "11", "--concurrency", "8")
     assert f"statuses {{200: {truth['summary']['hooks']}}}" in out

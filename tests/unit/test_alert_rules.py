@@ -188,12 +188,13 @@ def test_prometheus_outcome_regex_matches_the_detector_attempts() -> None:
 def test_metrics_text_names_the_metrics_the_prometheus_rules_use() -> None:
     from wcs_analytics.alert_webhooks import WebhookSender
     from wcs_analytics.alerting import Alerting
+    from wcs_analytics.engine_stats import EngineStats, with_stage
 
     stage = AlertStage(NO_WARMUP)
     stage.accept([counts(0, "FAILED", 9)])
     stage.advance(W + 1)
     webhook = WebhookSender("http://127.0.0.1:9/")  # nothing sent: no IO
-    text = Alerting(webhook).metrics(stage)
+    text = Alerting(webhook).metrics(with_stage(EngineStats(), stage))
     webhook.close()
     assert 'wcs_status_total{family="call",status="FAILED"} 9\n' in text
     assert "wcs_alerts_firing 1\n" in text and "wcs_alert_rows_total 1\n" in text

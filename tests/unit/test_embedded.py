@@ -5,6 +5,7 @@ event clock advances the engine while input is quiet; the end of input finishes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,18 @@ class FakeEngine:
         self.due_every, self.busy = due_every, busy
         self._since_flush = 0
         self._clock: int | None = None
+        self.not_ready = 0  # times ``ready`` answers False before it answers True
+        self.rejected: list[tuple[Envelope, str]] = []
+
+    def ready(self) -> bool:
+        if self.not_ready > 0:
+            self.not_ready -= 1
+            return False
+        return True
+
+    def take_rejected(self) -> list[tuple[Envelope, str]]:
+        rejected, self.rejected = self.rejected, []
+        return rejected
 
     def feed(
         self,
@@ -146,6 +159,23 @@ def test_every_envelope_queued_reaches_the_engine(count: int, due_every: int) ->
             due_after, pending = due_after + 1, 0
     assert len(engine.flushes) == due_after
     assert due_after >= (count // DRAIN_BATCH if due_every else 0)
+
+
+def test_an_engine_not_ready_holds_the_bus_and_then_gets_everything_in_order() -> None:
+    engine = FakeEngine(due_every=100)
+    engine.not_ready = 5  # processing in another process is behind for five looks
+    runner = asyncio.run(_run(300, engine))
+    assert engine.not_ready == 0 and runner.processed == 300
+    assert [e["id"] for batch in engine.batches for e in batch] == [f"id-{n}" for n in range(300)]
+
+
+def test_rejected_envelopes_are_reported_and_taken(caplog: pytest.LogCaptureFixture) -> None:
+    engine = FakeEngine()
+    engine.rejected = [(_envelope(7), "received_at in the future")]
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(_run(3, engine))
+    assert engine.rejected == []
+    assert "'id-7' not processed: received_at in the future" in caplog.text
 
 
 def test_a_busy_insert_is_polled_never_awaited_on_the_loop_and_stopping_ends_the_wait() -> None:

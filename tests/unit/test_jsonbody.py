@@ -53,3 +53,14 @@ def test_envelope_round_trip_keeps_big_integers() -> None:
 def test_any_integer_survives(n: int) -> None:
     raw = b'{"n":%d}' % n
     assert orjson.dumps(loads(raw)) == raw
+
+
+def test_big_integers_survive_pickling_to_another_process() -> None:
+    """`run` pickles envelopes to its processing process (multiprocessing's pickler)."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    raw = b'{"n":123456789012345678901234567890,"m":[-99999999999999999999]}'
+    value = loads(raw)
+    assert orjson.dumps(pickle.loads(ForkingPickler.dumps(value))) == raw
+    assert orjson.dumps(pickle.loads(pickle.dumps(value))) == raw

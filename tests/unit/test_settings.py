@@ -44,6 +44,7 @@ def test_environment_then_flags_win() -> None:
         ({"WCS_BASIC_USER": "u"}, "WCS_BASIC_PASSWORD"),
         ({"WCS_REST_CLIENT_CONFIG": "[1]"}, "WCS_REST_CLIENT_CONFIG"),
         ({"WCS_WORKER_CLOCK": "sundial"}, "WCS_WORKER_CLOCK"),
+        ({"WCS_PROCESSING": "threads"}, "WCS_PROCESSING"),
         ({"WCS_KAFKA_BATCH_LINGER_MS": "-1"}, "WCS_KAFKA_BATCH_LINGER_MS"),
         ({"WCS_KAFKA_BATCH_LINGER_MS": "1001"}, "WCS_KAFKA_BATCH_LINGER_MS.*WCS_HOOK_BUDGET_MS"),
         ({"WCS_KAFKA_BATCH_MAX_ENVELOPES": "0"}, "WCS_KAFKA_BATCH_MAX_ENVELOPES"),
@@ -80,3 +81,16 @@ def test_batch_records_default_to_a_few_ms_and_stay_below_kafkas_limit() -> None
     edge = {"WCS_KAFKA_BATCH_LINGER_MS": "0", "WCS_KAFKA_BATCH_MAX_BYTES": "1000000"}
     assert s.load(edge).kafka_batch_max_bytes == 1_000_000
     assert s.load({"WCS_HOOK_BUDGET_MS": "100", "WCS_KAFKA_BATCH_LINGER_MS": "50"})
+
+
+@pytest.mark.parametrize(
+    ("setting", "cpus", "mode"),
+    [("auto", 1, "inline"), ("auto", 2, "process"), ("auto", 16, "process"),
+     ("inline", 8, "inline"), ("process", 1, "process")],
+)  # fmt: skip
+def test_processing_runs_in_its_own_process_when_there_is_a_cpu_for_it(
+    setting: str, cpus: int, mode: str
+) -> None:
+    from wcs_analytics.service import processing_mode
+
+    assert processing_mode(setting, cpus) == mode
