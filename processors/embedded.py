@@ -34,14 +34,15 @@ POLL_S = 0.05  # how often a waiting flush looks at the insert thread
 READY_POLL_S = 0.002  # how often a runner whose engine is not ready looks again
 
 
+Envelopes = Sequence[Envelope]
+Bodies = Sequence[str | None] | None  # each envelope's body as JSON text, when kept
+
+
 class Engine(Protocol):
-    """What the runner drives (``wcs_analytics.store.Store``)."""
+    """What the runner drives (``wcs_analytics.store.Store``, ``ProcessStore``)."""
 
     def feed(
-        self,
-        envelopes: Sequence[Envelope],
-        bodies: Sequence[str | None] | None = None,
-        wall: int | None = None,
+        self, envelopes: Envelopes, bodies: Bodies = None, wall: int | None = None
     ) -> None: ...
     def advance(self, now_ms: int) -> None: ...
     def due(self) -> bool: ...

@@ -26,11 +26,12 @@ import multiprocessing as mp
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from events.envelope import Envelope, encode
 from events.tables import Row
+from processors.embedded import Bodies, Envelopes
 from sinks.batch import envelope_lines
 from sinks.insert_thread import InsertThread
 from sinks.state_store import encode as encode_state
@@ -102,12 +103,7 @@ class ProcessStore(Database):
 
     # ---- input (the runner's thread) -------------------------------------------------
 
-    def feed(
-        self,
-        envelopes: Sequence[Envelope],
-        bodies: Sequence[str | None] | None = None,
-        wall: int | None = None,
-    ) -> None:
+    def feed(self, envelopes: Envelopes, bodies: Bodies = None, wall: int | None = None) -> None:
         """Send a batch to be processed (its ``events`` rows are built there)."""
         if not envelopes:
             return

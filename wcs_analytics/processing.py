@@ -79,17 +79,9 @@ class ProcessingChild:
         return []
 
     def lookup(self, keys: set[TimerKey]) -> list[tuple[TimerKey, Any]]:
-        might = self.keys.might_contain
-        wanted = sorted((skey for skey in keys if might(*skey)), key=str)
-        if not wanted:
-            return []
-        self.lookups += 1
-        self.conn.send(("lookup", wanted))
-        while True:  # feeds sent before the answer wait in the inbox
-            message = self.conn.recv()
-            if message[0] == "found":
-                return [(skey, decode(skey[0], text)) for skey, text in message[1]]
-            self.inbox.append(message)
+        found = ask_for_states(self.conn, self.inbox, self.keys, keys)
+        self.lookups += found is not None
+        return found or []
 
     def receive(self) -> Any:
         return self.inbox.popleft() if self.inbox else self.conn.recv()
@@ -107,6 +99,24 @@ class ProcessingChild:
 
     def status(self, fed: int, rejected: list[tuple[Envelope, str]]) -> tuple[Any, ...]:
         return ("fed", fed, rejected, self.runtime.clock, self.runtime.changed)
+
+
+def ask_for_states(
+    conn: Connection, inbox: deque[Any], stored: KeyFilter, keys: set[TimerKey]
+) -> list[tuple[TimerKey, Any]] | None:
+    """The stored states of ``keys`` not in memory, asked of the process that owns the
+    database: only the keys the filter of stored keys may hold (None: none to ask for). The
+    messages that arrive before the answer wait in ``inbox``, in order."""
+    might = stored.might_contain
+    wanted = sorted((skey for skey in keys if might(*skey)), key=str)
+    if not wanted:
+        return None
+    conn.send(("lookup", wanted))
+    while True:
+        message = conn.recv()
+        if message[0] == "found":
+            return [(skey, decode(skey[0], text)) for skey, text in message[1]]
+        inbox.append(message)
 
 
 def child_main(settings: Settings, conn: Connection, inherited: Connection) -> None:

@@ -67,6 +67,7 @@ from sinks.state_store import decode, encode, state_rows
 from wcs_analytics import gc_tuning
 from wcs_analytics.cpus import MAX_JOBS
 from wcs_analytics.pipe_sender import PipeSender
+from wcs_analytics.processing import ask_for_states
 from wcs_analytics.replay import Progress, Rejects, ReplayStats, as_paths
 from wcs_analytics.replay_input import Input, InputError, is_compressed
 from wcs_analytics.settings import Settings
@@ -223,16 +224,8 @@ class PartProcess:
     def lookup(self, keys: set[TimerKey]) -> list[tuple[TimerKey, Any]]:
         """Stored states of owned keys not in memory: only keys stored (the filter) are
         asked for (the database, and the states being written, are the parent's)."""
-        might = self.keys.might_contain
-        wanted = sorted((skey for skey in keys if might(*skey)), key=str)
-        if not wanted:
-            return []
-        self.conn.send(("lookup", wanted))
-        while True:  # the parent may have sent the next chunks' fixes before the answer
-            message = self.conn.recv()
-            if message[0] == "found":
-                return [(skey, decode(skey[0], text)) for skey, text in message[1]]
-            self.inbox.append(message)
+        # the parent may have sent the next chunks' fixes before the answer: in the inbox
+        return ask_for_states(self.conn, self.inbox, self.keys, keys) or []
 
     def receive(self) -> Any:
         """The next message from the parent (those that came before a lookup's answer first)."""

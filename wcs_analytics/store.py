@@ -12,14 +12,15 @@ database each continue exactly the state that belongs to that database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from events.envelope import Envelope
 from events.tables import Row
 from processors.alert_rules import load_rules
 from processors.alert_stage import AlertStage
 from processors.clock import wall_ms
+from processors.embedded import Bodies, Engine, Envelopes
 from processors.families import family
 from processors.runtime import PartitionRuntime
 from sinks.batch import envelope_lines
@@ -100,12 +101,7 @@ class Store(Database):
 
     # ---- input -----------------------------------------------------------------------
 
-    def feed(
-        self,
-        envelopes: Sequence[Envelope],
-        bodies: Sequence[str | None] | None = None,
-        wall: int | None = None,
-    ) -> None:
+    def feed(self, envelopes: Envelopes, bodies: Bodies = None, wall: int | None = None) -> None:
         """Process a batch and queue its ``events`` rows; implausible envelopes go to
         ``rejected`` instead (not stored, not processed)."""
         keys = self.runtime.keys_of(envelopes)
@@ -194,22 +190,7 @@ class Store(Database):
         super().close()
 
 
-class SpoolEngine(Protocol):
-    """What spool replay drives (``Store``, ``ProcessStore``)."""
-
-    def feed(
-        self,
-        envelopes: Sequence[Envelope],
-        bodies: Sequence[str | None] | None = None,
-        wall: int | None = None,
-    ) -> None: ...
-    def take_rejected(self) -> list[tuple[Envelope, str]]: ...
-    def due(self) -> bool: ...
-    def flush(self, windows: bool = True, timeout: float | None = None) -> bool: ...
-    def finish(self, timeout: float | None = None) -> bool: ...
-
-
-def replay_spool(engine: SpoolEngine, spool: OverflowSpool) -> int:
+def replay_spool(engine: Engine, spool: OverflowSpool) -> int:
     """Feed envelopes spooled by an earlier run, write them, then delete their files."""
     count = 0
     for path in spool.files():
@@ -228,7 +209,7 @@ def replay_spool(engine: SpoolEngine, spool: OverflowSpool) -> int:
     return count
 
 
-def _feed_spooled(engine: SpoolEngine, batch: list[Envelope]) -> int:
+def _feed_spooled(engine: Engine, batch: list[Envelope]) -> int:
     engine.feed(batch)
     for envelope, reason in engine.take_rejected():
         log.error("spooled envelope %r not replayed: %s", envelope["id"], reason)

@@ -44,16 +44,22 @@ def _post_sessions(svc: Service) -> None:
                 assert answer.status_code == 200, answer.text
 
 
+def _started_with_sessions(data: Path, factory: list[Service]) -> tuple[Service, int]:
+    """A service with its processing process, the sessions posted (no flush for a minute:
+    every envelope is only in memory) and the processing process's pid."""
+    svc = Service(data, env={"WCS_PROCESSING": "process"}, args=("--batch-interval-ms", "60000"))
+    factory.append(svc.start())
+    assert svc.proc is not None
+    _post_sessions(svc)
+    [child] = _children(svc.proc.pid)
+    return svc, child
+
+
 def test_a_processing_process_that_dies_stops_the_service_and_loses_nothing(
     tmp_path: Path, service_factory: list[Service]
 ) -> None:
     data = tmp_path / "data"
-    # no flush for a minute: every envelope is only in memory when the process dies
-    svc = Service(data, env={"WCS_PROCESSING": "process"}, args=("--batch-interval-ms", "60000"))
-    service_factory.append(svc.start())
-    assert svc.proc is not None
-    _post_sessions(svc)
-    [child] = _children(svc.proc.pid)
+    svc, child = _started_with_sessions(data, service_factory)
     os.kill(child, signal.SIGKILL)
     assert svc.proc.wait(timeout=30) == 1  # stopped by itself
     log = svc.log()
@@ -73,11 +79,7 @@ def test_the_processing_process_ends_with_the_service(
     """SIGTERM reaches the whole group (a terminal's Ctrl-C, systemd): the processing process
     ignores it, does the service's last flush, and ends after it."""
     data = tmp_path / "data"
-    svc = Service(data, env={"WCS_PROCESSING": "process"}, args=("--batch-interval-ms", "60000"))
-    service_factory.append(svc.start())
-    assert svc.proc is not None
-    _post_sessions(svc)
-    [child] = _children(svc.proc.pid)
+    svc, child = _started_with_sessions(data, service_factory)
     os.kill(child, signal.SIGTERM)  # as the group gets it, before the service
     assert svc.stop() == 0
     deadline = time.monotonic() + 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from events.bus import InMemoryBus
 from events.catalog import resolve
 from events.envelope import Envelope, make
 from processors.clock import EventClock
-from processors.embedded import DRAIN_BATCH, EmbeddedRunner
+from processors.embedded import DRAIN_BATCH, Bodies, EmbeddedRunner, Envelopes
 
 START = 1_767_225_600_000
 
@@ -52,12 +52,7 @@ class FakeEngine:
         rejected, self.rejected = self.rejected, []
         return rejected
 
-    def feed(
-        self,
-        envelopes: Sequence[Envelope],
-        bodies: Sequence[str | None] | None = None,
-        wall: int | None = None,
-    ) -> None:
+    def feed(self, envelopes: Envelopes, bodies: Bodies = None, wall: int | None = None) -> None:
         self.batches.append(list(envelopes))
         self.walls.append(wall)
         self._since_flush += len(envelopes)
