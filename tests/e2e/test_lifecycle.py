@@ -93,16 +93,21 @@ def _post(svc: Service, method: str, body: dict[str, Any]) -> None:
     assert answer.status_code == 200, answer.text
 
 
+MODES = [("inline", "inline"), ("process", "process"), ("process", "inline"), ("inline", "process")]
+
+
+@pytest.mark.parametrize(("first", "second"), MODES)
 def test_real_end_after_timeout_and_restart_through_run(
-    tmp_path: Path, service_factory: list[Service]
+    tmp_path: Path, service_factory: list[Service], first: str, second: str
 ) -> None:
     """`run` with a 1 s idle timeout: the stream is closed by the timeout, the service
     restarts, and the real end then still wins (its closed state comes back from the
-    database: it was not open, so not loaded at start)."""
+    database: it was not open, so not loaded at start). The processing in the service's
+    process or in its own, before and after the restart: the state is the database's."""
     args = ("--stream-idle-timeout-ms", "1000", "--batch-interval-ms", "200")
     data = tmp_path / "data"
     stream = {"nodeId": NODE, "appKey": APP, "sessionId": "s-1", "mediaSessionId": "cam-2"}
-    svc = Service(data, args=args)
+    svc = Service(data, env={"WCS_PROCESSING": first}, args=args)
     service_factory.append(svc.start())
     _post(svc, "publishStream", stream | {"published": True})
     _post(svc, "StreamStatusEvent", stream | {"status": "PUBLISHING"})
@@ -110,7 +115,7 @@ def test_real_end_after_timeout_and_restart_through_run(
     assert svc.stop() == 0
     timed_out = query(data, "SELECT closed_by FROM streams FINAL")
     assert timed_out == [{"closed_by": "timeout"}]
-    again = Service(data, args=args)
+    again = Service(data, env={"WCS_PROCESSING": second}, args=args)
     service_factory.append(again.start())
     _post(again, "StreamStatusEvent", stream | {"status": "UNPUBLISHED"})
     assert again.stop() == 0
