@@ -104,7 +104,8 @@ class ProcessStore(Database):
     # ---- input (the runner's thread) -------------------------------------------------
 
     def feed(self, envelopes: Envelopes, bodies: Bodies = None, wall: int | None = None) -> None:
-        """Send a batch to be processed (its ``events`` rows are built there)."""
+        """Send a batch to be processed (its ``events`` rows are built there, from the
+        envelopes: ``bodies`` is not used)."""
         if not envelopes:
             return
         batch = list(envelopes)

@@ -201,9 +201,12 @@ def replay_spool(engine: Engine, spool: OverflowSpool) -> int:
                 count += _feed_spooled(engine, batch)
                 batch = []
         count += _feed_spooled(engine, batch)
-        engine.finish()
+        written = engine.finish()
         for envelope, reason in engine.take_rejected():  # the last ones come with the finish
             log.error("spooled envelope %r not replayed: %s", envelope["id"], reason)
+        if not written:  # the processing process failed: the service is stopping
+            log.error("the envelopes spooled in %s were not written: the file stays", path)
+            return count
         path.unlink()
         log.info("replayed spooled envelopes from %s", path)
     return count

@@ -120,7 +120,7 @@ class FakeSpool:
         self.pending.pop(int(path.name))
 
 
-def _envelope(n: int) -> Envelope:
+def envelope_n(n: int) -> Envelope:
     body: dict[str, Any] = {"nodeId": "n", "sessionId": "s", "callId": f"c{n % 37}"}
     return make(resolve("CallStatusEvent"), {**body, "status": "RING"}, START + n, f"id-{n}")
 
@@ -128,7 +128,7 @@ def _envelope(n: int) -> Envelope:
 async def _run(count: int, engine: FakeEngine) -> EmbeddedRunner:
     bus = InMemoryBus(count + 10, on_overflow=lambda e: pytest.fail("overflow"))
     for n in range(count):
-        bus.publish(_envelope(n))
+        bus.publish(envelope_n(n))
     await bus.close()
     clock = EventClock(follow_wall=False)
     runner = EmbeddedRunner(bus, engine, clock, FakeSpool(), wall=lambda: 42)
@@ -166,7 +166,7 @@ def test_an_engine_not_ready_holds_the_bus_and_then_gets_everything_in_order() -
 
 def test_rejected_envelopes_are_reported_and_taken(caplog: pytest.LogCaptureFixture) -> None:
     engine = FakeEngine()
-    engine.rejected = [(_envelope(7), "received_at in the future")]
+    engine.rejected = [(envelope_n(7), "received_at in the future")]
     with caplog.at_level(logging.WARNING):
         asyncio.run(_run(3, engine))
     assert engine.rejected == []
@@ -193,13 +193,13 @@ def test_a_stalled_store_spools_what_is_in_memory_then_reads_it_back() -> None:
             bus, engine, EventClock(follow_wall=False), spool, tick_s=0.01, stall_s=1.0
         )
         task = asyncio.create_task(runner.run())
-        bus.publish(_envelope(1))
+        bus.publish(envelope_n(1))
         for _ in range(500):
             await asyncio.sleep(0.01)
             if runner.stalls:
                 break
         spilling = bus.spilling
-        bus.publish(_envelope(2))  # while stalled: straight to the spool
+        bus.publish(envelope_n(2))  # while stalled: straight to the spool
         engine.busy = 0  # the store answers again
         for _ in range(500):
             await asyncio.sleep(0.01)
@@ -232,7 +232,7 @@ def test_quiet_input_advances_the_engine_by_wall_time() -> None:
         clock = EventClock(follow_wall=True, wall=lambda: wall[0])
         runner = EmbeddedRunner(bus, engine, clock, FakeSpool(), tick_s=0.01, wall=lambda: wall[0])
         task = asyncio.create_task(runner.run())
-        bus.publish(_envelope(7))
+        bus.publish(envelope_n(7))
         for _ in range(500):  # until the runner saw the envelope and ticked once
             await asyncio.sleep(0.01)
             if engine.advanced:
