@@ -200,6 +200,11 @@ class ProcessStore(Database):
         return self._stats
 
     @property
+    def backlog(self) -> int:
+        """Envelopes sent to the processing process and not processed yet."""
+        return self._unacked
+
+    @property
     def pending_rows(self) -> int:
         return len(self._since) + len(self._requested or ())
 

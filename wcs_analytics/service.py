@@ -127,6 +127,12 @@ class Service:
                 "envelopes written to the overflow spool (replayed on the next start)",
                 self.spool.written,
             ),
+            _gauge(
+                "wcs_processing_backlog",
+                "envelopes handed to the processing process and not processed yet "
+                "(0 with --processing inline)",
+                self.store.backlog,
+            ),
             _gauge("wcs_open_entities", "sessions open in memory", stats.open_entities),
             _gauge(
                 "wcs_entities_in_memory",

@@ -144,6 +144,11 @@ class Store(Database):
     def pending_rows(self) -> int:
         return self.writer.pending
 
+    @property
+    def backlog(self) -> int:
+        """Envelopes fed and not processed yet: none, feeding processes them."""
+        return 0
+
     def due(self) -> bool:
         """Rows pending long or many enough, or state changed without input (timeouts, the
         windows of a quiet minute) and the flush interval passed."""

@@ -187,3 +187,19 @@ def test_metrics_report_the_freshness_of_inserted_rows(service: Service) -> None
     assert 0 < _sample(metrics, "wcs_sink_freshness_seconds_sum") / count < 30
     assert 'wcs_sink_freshness_seconds_bucket{le="+Inf"} 5' in metrics
     assert service.stop() == 0
+
+
+def test_every_metric_run_serves_is_documented(service: Service) -> None:
+    """docs/metrics.md names every metric family `run` serves (after a hook, so the counters
+    by label exist too)."""
+    with httpx.Client(base_url=service.url) as client:
+        assert (
+            client.post("/wcs/connect", content=b'{"nodeId":"n","sessionId":"s"}').status_code
+            == 200
+        )
+        metrics = client.get("/metrics").text
+    served = {line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE ")}
+    documented = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    assert len(served) > 30
+    missing = sorted(name for name in served if f"`{name}" not in documented)
+    assert missing == [], ", ".join(missing)
