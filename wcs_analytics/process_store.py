@@ -31,6 +31,7 @@ from typing import Any
 
 from events.envelope import Envelope, encode
 from events.tables import Row
+from processors.alert_rules import load_rules
 from processors.embedded import Bodies, Envelopes
 from sinks.batch import envelope_lines
 from sinks.insert_thread import InsertThread
@@ -56,10 +57,14 @@ class ProcessStore(Database):
         notify: Notify | None = None,
         on_failure: Callable[[], None] | None = None,
     ) -> None:
+        rules = load_rules(settings.alert_rules)  # a bad file stops the start here
         ctx = mp.get_context("fork")  # before the database is opened here: no chDB in it
         mine, theirs = ctx.Pipe()
         self._proc = ctx.Process(
-            target=child_main, args=(settings, theirs, mine), name="wcs-processing", daemon=True
+            target=child_main,
+            args=(settings, rules, theirs, mine),
+            name="wcs-processing",
+            daemon=True,
         )
         self._proc.start()
         theirs.close()

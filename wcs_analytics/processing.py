@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from events.envelope import Envelope
-from processors.alert_rules import load_rules
+from processors.alert_rules import AlertRules
 from processors.alert_stage import AlertStage
 from processors.clock import TimerKey
 from processors.runtime import PartitionRuntime
@@ -46,9 +46,9 @@ from wcs_analytics.store import PART, is_open
 class ProcessingChild:
     """What the processing process does with the service's messages."""
 
-    def __init__(self, settings: Settings, conn: Connection) -> None:
+    def __init__(self, settings: Settings, rules: AlertRules, conn: Connection) -> None:
         self.conn = conn
-        stage = AlertStage(load_rules(settings.alert_rules))
+        stage = AlertStage(rules)
         self.runtime = PartitionRuntime(settings.processor_config(), stage, persistent=True)
         self.events = Batch()
         self.keys = KeyFilter()
@@ -119,14 +119,17 @@ def ask_for_states(
         inbox.append(message)
 
 
-def child_main(settings: Settings, conn: Connection, inherited: Connection) -> None:
-    """The process loop. ``inherited``: the service's end of the pipe, closed here so that
-    this process sees the pipe end when the service closes its end."""
+def child_main(
+    settings: Settings, rules: AlertRules, conn: Connection, inherited: Connection
+) -> None:
+    """The process loop. ``rules``: the alert rules, read by the service (a bad file stops
+    it at start). ``inherited``: the service's end of the pipe, closed here so that this
+    process sees the pipe end when the service closes its end."""
     inherited.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        child = ProcessingChild(settings, conn)
+        child = ProcessingChild(settings, rules, conn)
         started = False
         while True:
             message = child.receive()
