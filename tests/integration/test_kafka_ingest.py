@@ -26,6 +26,7 @@ from tests.integration.kafka_ingest_helpers import (
     kcat_records,
     metric,
 )
+from tests.metrics_docs import undocumented
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +70,8 @@ def test_every_family_lands_in_its_topic(
         _post_all(url)
         assert metric(url, "wcs_kafka_acked_total") == len(HOOKS)
         assert metric(url, "wcs_kafka_spooled_total") == 0
+        missing = undocumented(httpx.get(f"{url}/metrics", timeout=5).text)
+        assert missing == [], ", ".join(missing)  # docs/metrics.md names them all
     assert process.returncode == 0  # SIGTERM: clean stop
     found = {topic: kcat_records(kafka_bootstrap, topic) for topic in input_topics(topic_prefix)}
     for records in found.values():
