@@ -152,7 +152,9 @@ async def measure(source: Source, port: int, head: Head, start_s: float, args: A
     if not ready:
         raise SystemExit(f"{head[1]} {head[0]}/s: no row inserted in {args.drain_timeout:.0f} s")
     sustain = args.warmup + args.duration
-    load = argparse.Namespace(sustain=sustain, gen_connections=args.gen_connections, slots=500)
+    load = argparse.Namespace(
+        sustain=sustain, gen_connections=args.gen_connections, slots=500, hook=None
+    )
     load_task, t0 = asyncio.create_task(open_loop(port, head[0], load)), time.monotonic()
     a = await source()
     while a.t < t0 + start_s and time.monotonic() < t0 + sustain:  # polled: < 0.25 s late

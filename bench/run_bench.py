@@ -74,7 +74,7 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
         for label, seconds in passes:
             for target, base in bases.items():
                 script = tmp / f"mix-{target[0]}{label}.lua"
-                script.write_text(lua_mix(f"{target[0]}{label}", args.slots))
+                script.write_text(lua_mix(f"{target[0]}{label}", args.slots, args.hook))
                 output = run_wrk(args, str(script), base + "/wcs/", seconds)
                 if target == "run":
                     completed += wrk_requests(output)
@@ -94,6 +94,12 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
 # ---- report ------------------------------------------------------------------------------------
 
 
+def _load(args: argparse.Namespace) -> str:
+    if args.hook is not None:
+        return f"`{args.hook}` only (its bodies in the mix, one key per slot)"
+    return f"{len(MIX)}-hook session mix ({', '.join(sorted({m for m, _ in MIX}))})"
+
+
 def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
     targets = ("bare echo", "run") + ((BASELINE,) if args.baseline_cli else ())
     versus = (
@@ -110,8 +116,7 @@ def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
         "",
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency"
         f"{f' pinned to CPU {args.wrk_cpu} (taskset)' if args.wrk_cpu >= 0 else ''}, "
-        f"{len(MIX)}-hook session mix over {args.slots} interleaved slots "
-        f"({', '.join(sorted({m for m, _ in MIX}))}).",
+        f"{_load(args)} over {args.slots} interleaved slots.",
         "",
         *runs_table(runs),
         "",
@@ -192,6 +197,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="pin wrk to this CPU with taskset (default: the last one; -1: not pinned)",
     )
     parser.add_argument("--slots", type=int, default=500, help="sessions in progress at once")
+    parser.add_argument(
+        "--hook",
+        default=None,
+        metavar="METHOD",
+        help="load one method of the mix only (e.g. StreamKeepAliveEvent: the keep-alives of "
+        "--slots streams); default: the whole session mix",
+    )
     parser.add_argument("--rates", default="1000,2000,4000,8000", help="sustained ramp, req/s")
     parser.add_argument("--sustain", type=int, default=30, help="seconds per sustained step")
     parser.add_argument("--gen-connections", type=int, default=32, help="open-loop connections")

@@ -129,7 +129,7 @@ async def open_loop(port: int, rate: int, args: argparse.Namespace) -> LoadStats
         (await loop.create_connection(lambda: _Connection(stats), HOST, port))[1]
         for _ in range(connections)
     ]
-    requests = MixRequests(f"r{rate}", args.slots, f"{HOST}:{port}")
+    requests = MixRequests(f"r{rate}", args.slots, f"{HOST}:{port}", args.hook)
     total, start = rate * args.sustain, time.perf_counter() + 0.01
     stats.expected = total
     while stats.sent < total:  # perf_counter: uvloop's loop.time() has 1 ms resolution

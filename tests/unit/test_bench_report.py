@@ -160,3 +160,19 @@ def test_medians_table_rows_follow_the_targets_order() -> None:
 def test_ratio_line() -> None:
     ratio = median_ratio(RUNS, "run", "bare echo")
     assert ratio_line("run", "bare echo", ratio) == "**run / bare echo (median req/s): 0.33x**"
+
+
+def test_one_hook_of_the_mix_is_its_distinct_bodies_in_order() -> None:
+    from run_mix import MIX, MixRequests, lua_mix, only
+
+    assert only(None) is MIX
+    keepalive = only("StreamKeepAliveEvent")
+    assert len(keepalive) == 1 and keepalive[0][0] == "StreamKeepAliveEvent"  # 2 in the mix
+    assert [m for m, _ in only("CallStatusEvent")] == ["CallStatusEvent"] * 4
+    with pytest.raises(ValueError, match="not in the mix"):
+        only("nosuchHook")
+    script = lua_mix("t", 3, "StreamKeepAliveEvent")
+    assert script.count('{"StreamKeepAliveEvent"') == 1 and '"connect"' not in script
+    requests = MixRequests("t", 3, "h:1", "StreamKeepAliveEvent")
+    assert all(requests(i).startswith(b"POST /wcs/StreamKeepAliveEvent ") for i in range(7))
+    assert b"pub-t-0-1" in requests(1) and b"pub-t-2-0" in requests(6)  # slot 1; session 2
