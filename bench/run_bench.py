@@ -41,6 +41,7 @@ from pathlib import Path
 
 import compiled
 from ingest_bench import ROOT, run_wrk, uvicorn_server
+from machine import settle
 from report import (
     Run,
     median_ratio,
@@ -52,7 +53,7 @@ from report import (
     wrk_requests,
 )
 from run_load import Service, StepResult, sustained_step
-from run_mix import MIX, lua_mix
+from run_mix import MIX, lua_mix, only
 
 CLI = str(ROOT / ".venv/bin/wcs-analytics")
 BASELINE = "run (baseline)"
@@ -75,6 +76,8 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
             for target, base in bases.items():
                 script = tmp / f"mix-{target[0]}{label}.lua"
                 script.write_text(lua_mix(f"{target[0]}{label}", args.slots, args.hook))
+                waited = settle()  # no target pays for the previous one's leftover work
+                print(f"run {label} {target}: machine quiet after {waited:.1f} s", file=sys.stderr)
                 output = run_wrk(args, str(script), base + "/wcs/", seconds)
                 if target == "run":
                     completed += wrk_requests(output)
@@ -96,7 +99,10 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
 
 def _load(args: argparse.Namespace) -> str:
     if args.hook is not None:
-        return f"`{args.hook}` only (its bodies in the mix, one key per slot)"
+        bodies = len(only(args.hook))
+        if bodies == 1:
+            return f"`{args.hook}` only (its body in the mix, one key per slot throughout)"
+        return f"`{args.hook}` only (its {bodies} bodies in the mix, a new key per round)"
     return f"{len(MIX)}-hook session mix ({', '.join(sorted({m for m, _ in MIX}))})"
 
 
@@ -116,7 +122,9 @@ def ab_table(args: argparse.Namespace, runs: list[Run], note: str) -> list[str]:
         "",
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency"
         f"{f' pinned to CPU {args.wrk_cpu} (taskset)' if args.wrk_cpu >= 0 else ''}, "
-        f"{_load(args)} over {args.slots} interleaved slots.",
+        f"{_load(args)} over {args.slots} interleaved slots. Each run starts on a quiet "
+        "machine (at most 15% busy over 0.5 s, waited for up to 30 s): no target pays for "
+        "the work the previous one still does after its run.",
         "",
         *runs_table(runs),
         "",

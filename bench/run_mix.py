@@ -100,8 +100,10 @@ MIX: list[tuple[str, bytes]] = [
 
 
 def only(hook: str | None) -> list[tuple[str, bytes]]:
-    """The mix, or the distinct bodies of one of its methods (``--hook``: e.g. the keep-alive
-    of ``slots`` streams over and over)."""
+    """The mix, or the distinct bodies of one of its methods (``--hook``). A method with one
+    body repeats it on one key per slot for ever (``StreamKeepAliveEvent``: the keep-alives
+    of ``slots`` live streams); with several (``CallStatusEvent``), a slot's key changes
+    after each round of them, as sessions of the mix do."""
     if hook is None:
         return MIX
     hooks = list(dict.fromkeys(h for h in MIX if h[0] == hook))
@@ -119,6 +121,7 @@ local mix = {{
 {rows}
 }}
 local slots, steps, i = {slots}, #mix, 0
+local rounds = {0 if len(only(hook)) == 1 else "slots * steps"}  -- 0: one key per slot for ever
 local headers = {{["Content-Type"] = "application/json;charset=UTF-8"}}
 thread_id = thread_id or 0
 local counter = 0
@@ -131,7 +134,7 @@ end
 function request()
   local slot = i % slots
   local step = math.floor(i / slots) % steps
-  local session = math.floor(i / (slots * steps))
+  local session = rounds > 0 and math.floor(i / rounds) or 0
   i = i + 1
   local hook = mix[step + 1]
   local key = "{tag}t" .. thread_id .. "-" .. session .. "-" .. slot
@@ -150,7 +153,7 @@ class MixRequests:
     def __call__(self, i: int) -> bytes:
         mix = self.mix
         slot, step = i % self.slots, (i // self.slots) % len(mix)
-        session = i // (self.slots * len(mix))
+        session = i // (self.slots * len(mix)) if len(mix) > 1 else 0
         method, template = mix[step]
         body = template.replace(b"@K@", f"{self.tag}-{session}-{slot}".encode())
         return (

@@ -51,6 +51,7 @@ from pathlib import Path
 import compiled
 import kafka_common
 from kafka_common import ROOT, broker, cli_process, fresh_prefix, group_lag, stop, topics_with
+from machine import busy_share, cpu_times
 from report import publish
 
 if str(ROOT) not in sys.path:
@@ -88,17 +89,6 @@ class Round:
     @property
     def rate_total(self) -> float:
         return self.envelopes / self.caught_up_s
-
-
-def cpu_times() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine (/proc/stat; (0, 0) where there is none)."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return 0, 0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    total = sum(fields[:8])  # guest time is already counted in user
-    return total - idle, total
 
 
 def process_cpu_s(pid: int) -> float:
@@ -195,7 +185,7 @@ def one_round(
                 busy0, total0 = cpu_times()
         caught_up = time.monotonic() - started
         busy1, total1 = cpu_times()
-        busy = (busy1 - busy0) / max(total1 - total0, 1)
+        busy = busy_share(busy0, total0, busy1, total1)
         worker_cpu = sum(process_cpu_s(p.pid) for p in procs)
         t_stop = time.monotonic()
         statuses = [stop(p, timeout=120) for p in procs]

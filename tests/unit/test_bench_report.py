@@ -175,4 +175,20 @@ def test_one_hook_of_the_mix_is_its_distinct_bodies_in_order() -> None:
     assert script.count('{"StreamKeepAliveEvent"') == 1 and '"connect"' not in script
     requests = MixRequests("t", 3, "h:1", "StreamKeepAliveEvent")
     assert all(requests(i).startswith(b"POST /wcs/StreamKeepAliveEvent ") for i in range(7))
-    assert b"pub-t-0-1" in requests(1) and b"pub-t-2-0" in requests(6)  # slot 1; session 2
+    assert b"pub-t-0-1" in requests(1) and b"pub-t-0-0" in requests(6)  # one key per slot
+    calls = MixRequests("t", 3, "h:1", "CallStatusEvent")
+    assert b"call-t-0-2" in calls(11) and b"call-t-1-0" in calls(12)  # 4 statuses, next call
+    assert "local rounds = 0 " in script
+    assert "local rounds = slots * steps " in lua_mix("t", 3, "CallStatusEvent")
+
+
+def test_busy_share_and_settle_bounds() -> None:
+    from machine import busy_share, cpu_times, settle
+
+    assert busy_share(100, 1000, 150, 1100) == 0.5
+    assert busy_share(100, 1000, 100, 1000) == 0.0  # no time passed: not busy
+    busy, total = cpu_times()
+    assert 0 <= busy <= total and total > 0  # Linux: /proc/stat is there
+    assert settle(max_busy=1.0, window_s=0.01, timeout_s=5) < 1  # always quiet enough
+    waited = settle(max_busy=-1.0, window_s=0.01, timeout_s=0.05)  # never quiet: gives up
+    assert 0.05 <= waited < 1
