@@ -188,9 +188,18 @@ class ProcessStore(Database):
         """How long the flush in progress has been running: being processed or written."""
         if self.failure is not None:
             return float("inf")
+        return max(self._waits())
+
+    def stall_cause(self) -> str:
+        """Which part ``stalled_s`` measures, for the log: the insert, or the processing
+        process (behind its input, or gone)."""
+        return stall_cause(self.failure is not None, *self._waits())
+
+    def _waits(self) -> tuple[float, float]:
+        """Seconds the insert in flight has run, and the flush asked for has waited."""
         insert = self.inserts.in_flight()[1]
         asked = time.monotonic() - self._requested_at if self._requested is not None else 0.0
-        return max(insert, asked)
+        return insert, asked
 
     def unwritten(self) -> list[bytes]:
         """The envelopes fed and not known to be in the database, as spool lines (oldest
@@ -293,6 +302,16 @@ class ProcessStore(Database):
         self._receiver.join(timeout=1)
         self.inserts.close(timeout=timeout)
         super().close()
+
+
+def stall_cause(failed: bool, insert_s: float, asked_s: float) -> str:
+    """The part that holds a flush up: ``insert_s`` the insert in flight has run,
+    ``asked_s`` the flush asked of the processing process has waited for its answer."""
+    if failed:
+        return "the processing process (it failed)"
+    if asked_s > insert_s:
+        return "the processing process (behind its input: a flush is not answered)"
+    return "the ClickHouse insert"
 
 
 def _left(deadline: float | None) -> float | None:

@@ -177,6 +177,10 @@ class Store(Database):
         """How long the insert in flight has been running (0 when none is)."""
         return self.inserts.in_flight()[1]
 
+    def stall_cause(self) -> str:
+        """What ``stalled_s`` measures, for the log."""
+        return "the ClickHouse insert"
+
     def unwritten(self) -> list[bytes]:
         """The envelopes fed but not known to be in the database: the batch being written and
         the one being collected, as spool lines (oldest first)."""

@@ -80,6 +80,9 @@ class FakeEngine:
     def stalled_s(self) -> float:
         return self.stalled if self.busy > 0 else 0.0
 
+    def stall_cause(self) -> str:
+        return "the fake insert"
+
     def unwritten(self) -> list[bytes]:
         return list(self.unwritten_lines)
 
@@ -180,7 +183,9 @@ def test_a_busy_insert_is_polled_never_awaited_on_the_loop_and_stopping_ends_the
     assert engine.finished == 1 and runner.stalls == 0
 
 
-def test_a_stalled_store_spools_what_is_in_memory_then_reads_it_back() -> None:
+def test_a_stalled_store_spools_what_is_in_memory_then_reads_it_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """An insert running past ``stall_s``: the fed-but-unwritten envelopes and the queued
     ones go to the spool, new hooks too (in order); once the store answers, the spool is
     applied and the bus uses memory again."""
@@ -209,8 +214,10 @@ def test_a_stalled_store_spools_what_is_in_memory_then_reads_it_back() -> None:
         await task
         return engine, spool, runner, spilling
 
-    engine, spool, runner, spilling = asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, logger="processors.embedded"):
+        engine, spool, runner, spilling = asyncio.run(scenario())
     assert runner.stalls == 1 and spilling
+    assert "the fake insert stalled for 5.0s: 1 envelopes kept in the spool" in caplog.text
     assert spool.lines == [b"fed-but-unwritten\n"]
     fed = [e["id"] for batch in engine.batches for e in batch]
     assert fed == ["id-1", "id-2"]  # the spooled hook was applied after the stall
