@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from machine import settle
 from report import Run, median_ratio, medians_table, parse_wrk, publish, ratio_line, runs_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,6 +219,11 @@ def lua_script(body: bytes) -> str:
 
 
 def run_wrk(args: argparse.Namespace, script: str, url: str, duration: int) -> str:
+    """wrk's output, once the machine is quiet: no target pays for the work the one measured
+    before it still does (a flush, chDB merges, a broker writing its log)."""
+    waited = settle()
+    if waited > 1:
+        print(f"waited {waited:.1f} s for a quiet machine before wrk", file=sys.stderr)
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency"]
     cmd += ["-s", script, url]
     cpu = getattr(args, "wrk_cpu", None)

@@ -41,7 +41,6 @@ from pathlib import Path
 
 import compiled
 from ingest_bench import ROOT, run_wrk, uvicorn_server
-from machine import settle
 from report import (
     Run,
     median_ratio,
@@ -76,8 +75,6 @@ def ab_runs(args: argparse.Namespace, tmp: Path, cli: str) -> tuple[list[Run], s
             for target, base in bases.items():
                 script = tmp / f"mix-{target[0]}{label}.lua"
                 script.write_text(lua_mix(f"{target[0]}{label}", args.slots, args.hook))
-                waited = settle()  # no target pays for the previous one's leftover work
-                print(f"run {label} {target}: machine quiet after {waited:.1f} s", file=sys.stderr)
                 output = run_wrk(args, str(script), base + "/wcs/", seconds)
                 if target == "run":
                     completed += wrk_requests(output)
