@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -160,9 +161,11 @@ class EmbeddedRunner:
         lines = self.engine.unwritten() + [encode(env) + b"\n" for env in queued]
         kept = self.spool.append_lines(lines)
         self.spool.rotate()
+        stalled = self.engine.stalled_s()
+        since = f" for {stalled:.1f}s" if math.isfinite(stalled) else ""  # inf: it failed
         log.warning(
-            "%s stalled for %.1fs: %d envelopes kept in the spool, new ones go there until "
-            "it answers", self.engine.stall_cause(), self.engine.stalled_s(), kept,
+            "%s stalled%s: %d envelopes kept in the spool, new ones go there until it "
+            "answers", self.engine.stall_cause(), since, kept,
         )  # fmt: skip
 
     async def _read_spool_back(self) -> None:
