@@ -24,8 +24,9 @@ from ingest.drops import DropLog
 from ingest.endpoint import HookEndpoint, extra_headers, hook_method
 from ingest.hooks import HookHandler
 from ingest.metrics import CONTENT_TYPE, HookMetrics
-from ingest.read_auth import UNAUTHORIZED_RESPONSE, ReadAuth
-from ingest.read_auth import dependencies as read_auth_dependencies
+from ingest.read_auth import ReadAuth
+from ingest.read_guard import UNAUTHORIZED_RESPONSE
+from ingest.read_guard import dependencies as read_auth_dependencies
 
 METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

@@ -7,9 +7,8 @@ credentials are configured, unless explicitly opened (``--read-open``); then eve
 route answers 401 without valid credentials. ``/health`` and ``/wcs/*`` are never guarded
 here. Comparisons are constant-time; nothing here logs a credential.
 
-``dependencies(auth)`` is the FastAPI side: mount read routers with it
-(``include_router(router, dependencies=...)``) and every route they hold, present or
-future, is guarded; the security schemes show up in OpenAPI (Swagger's "Authorize").
+The FastAPI side (the route guard, its OpenAPI schemes) is ``ingest.read_guard``: this module
+imports no web framework, so the settings (and every CLI command) load without FastAPI.
 """
 
 from __future__ import annotations
@@ -18,12 +17,7 @@ import base64
 import binascii
 import hmac
 import ipaddress
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPBasic, HTTPBearer
 
 from ingest.auth import Headers
 
@@ -102,48 +96,3 @@ def _basic_ok(encoded: bytes, expected: tuple[str, str]) -> bool:
     except (binascii.Error, ValueError):
         return False
     return hmac.compare_digest(given, f"{expected[0]}:{expected[1]}".encode())
-
-
-class _DocumentedBearer(HTTPBearer):
-    """Declares the bearer scheme in OpenAPI; the check itself is ``ReadAuth.allows``."""
-
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        return None
-
-
-class _DocumentedBasic(HTTPBasic):
-    """Declares the Basic scheme in OpenAPI; the check itself is ``ReadAuth.allows``."""
-
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        return None
-
-
-def dependencies(auth: ReadAuth) -> Sequence[Any]:
-    """FastAPI dependencies guarding read routes; empty when the read side is open."""
-    if not auth.required:
-        return []
-    schemes: list[Any] = []
-    if auth.token is not None or auth.basic is None:
-        schemes.append(Depends(_DocumentedBearer(scheme_name="readToken", auto_error=False)))
-    if auth.basic is not None:
-        schemes.append(Depends(_DocumentedBasic(scheme_name="readBasic", auto_error=False)))
-
-    async def guard(request: Request) -> None:
-        if not auth.allows(request.scope["headers"]):
-            raise HTTPException(
-                401, "read credentials required", headers={"WWW-Authenticate": auth.challenge()}
-            )
-
-    return [*schemes, Depends(guard)]
-
-
-UNAUTHORIZED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    401: {
-        "description": "Read credentials missing or wrong (--read-token, --read-user)",
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "properties": {"detail": {"type": "string"}}}
-            }
-        },
-    }
-}

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from clickhouse_connect.driver import exceptions as ch
-
 
 class SinkError(Exception):
     """Base of everything sinks raises on purpose."""
@@ -101,6 +99,10 @@ def classify(exc: BaseException) -> SinkError | None:
     """
     if isinstance(exc, SinkError):
         return exc
+    # here, not at the top: the driver's package takes ~0.1 s to import, and a CLI command
+    # that never talks to ClickHouse (``--help``, ``simulate``) should not wait for it
+    from clickhouse_connect.driver import exceptions as ch
+
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ch.Error) and exc.code is not None:
         if exc.code in CONFIG_CODES:

@@ -14,19 +14,17 @@ import os
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from ingest.connections import ConnectionLimits
-from ingest.docs_routes import add_docs
-from ingest.http_guard import HttpGuard
-from ingest.read_auth import ReadAuth
-from ingest.read_auth import dependencies as read_auth_dependencies
 from sinks.errors import ConfigError
 from wcs_analytics import settings as settings_mod
-from wcs_analytics.api import ReadAccess, mount
-from wcs_analytics.read_side import read_side
 from wcs_analytics.settings import SettingsError
+
+if TYPE_CHECKING:  # the web side is imported when it serves: ``wcs-analytics --help`` does not
+    from fastapi import FastAPI
+
+    from ingest.read_auth import ReadAuth
+    from wcs_analytics.api import ReadAccess
 
 READ_SETTINGS = ("read_token", "read_user", "read_password", "read_open")
 
@@ -47,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def create_app(access: ReadAccess, read_auth: ReadAuth | None = None) -> FastAPI:
     """The read-only app: every read router, /metrics-free; ``/health`` open, the rest
     behind ``read_auth`` (default: open), ``/docs`` served offline."""
+    from fastapi import FastAPI
+
+    from ingest.docs_routes import add_docs
+    from ingest.read_auth import ReadAuth
+    from ingest.read_guard import dependencies as read_auth_dependencies
+    from wcs_analytics.api import mount
+
     app = FastAPI(title="wcs-analytics dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     guard = read_auth_dependencies(read_auth or ReadAuth())
     add_docs(app, guard)
@@ -74,8 +79,12 @@ def main(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM. 2: bad DSN or directory; 3: the directory is in use."""
     import uvicorn
 
+    from ingest.connections import ConnectionLimits
+    from ingest.http_guard import HttpGuard
     from sinks.client import parse_dsn
+    from wcs_analytics.api import ReadAccess
     from wcs_analytics.datadir import DataDirBusy
+    from wcs_analytics.read_side import read_side
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     try:

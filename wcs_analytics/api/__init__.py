@@ -5,7 +5,7 @@ embedded database while ``run`` is up goes through these routes. The same
 routers serve ``wcs-analytics dashboard --clickhouse DSN`` next to a server.
 
 ``mount`` is the one way to add them to an app: every router is included with the read
-side's guard (``ingest.read_auth``), so a route added to any router listed here is
+side's guard (``ingest.read_guard``), so a route added to any router listed here is
 guarded without further work.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from ingest.read_auth import UNAUTHORIZED_RESPONSE
+from ingest.read_guard import UNAUTHORIZED_RESPONSE
 from wcs_analytics.api import dashboard, exports, rated_exports
 from wcs_analytics.api.access import ReadAccess
 

@@ -11,12 +11,14 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from wcs_analytics.simulate.model import Trace
+
+if TYPE_CHECKING:  # imported by ``post``: ``simulate --out`` and ``--help`` do not wait for httpx
+    import httpx
 
 HEADERS = {
     "Content-Type": "application/json;charset=UTF-8",
@@ -80,6 +82,8 @@ async def post(
     ``progress(done, total)`` is called after each request."""
     if concurrency < 1 or (rate is not None and rate <= 0) or (speed is not None and speed <= 0):
         raise ValueError("concurrency, rate and speed must be positive")
+    import httpx
+
     loop = asyncio.get_running_loop()
     due = schedule(trace, rate, speed)
     slots = asyncio.Semaphore(concurrency)
