@@ -319,7 +319,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         where = store.describe()
     print(
         f"replayed {stats.envelopes} envelopes ({stats.rejected} rejected lines) in "
-        f"{stats.seconds:.1f}s, {stats.rows_written} rows written to {where}"
+        f"{stats.seconds:.2f}s, {stats.rows_written} rows written to {where}"
         + (f" by {jobs} part processes" if jobs > 1 else "")
     )
     if stats.late_dropped:
