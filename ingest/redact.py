@@ -114,7 +114,10 @@ class Redactor:
             return True
         lowered = raw.lower()
         needles = self._text_needles if type(lowered) is str else self._needles
-        return any(needle in lowered for needle in needles)  # type: ignore[operator]
+        for needle in needles:  # noqa: SIM110 -- a loop, not any(...): 0.26 us less a body
+            if needle in lowered:  # type: ignore[operator]
+                return True
+        return False
 
     def __call__(self, body: dict[str, Any], raw: bytes | str) -> dict[str, Any]:
         """``body`` (parsed from ``raw``) with the secret keys removed."""
