@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO, TypeVar
@@ -49,23 +49,43 @@ class ReplayStats:
 
 
 class Progress:
-    """A progress line on stderr every ``every_s`` seconds."""
+    """A progress line on stderr every ``every_s`` seconds; with the input's size known, the
+    time left at the rate so far."""
 
-    def __init__(self, total_bytes: int, out: TextIO = sys.stderr, every_s: float = 2.0) -> None:
-        self.total, self.out, self.every_s = total_bytes, out, every_s
-        self.start = self.last = time.monotonic()
+    def __init__(
+        self,
+        total_bytes: int,
+        out: TextIO = sys.stderr,
+        every_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total, self.out, self.every_s, self.clock = total_bytes, out, every_s, clock
+        self.start = self.last = clock()
 
     def update(self, done_bytes: int, envelopes: int, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if not force and now - self.last < self.every_s:
             return
         self.last = now
-        rate = envelopes / max(now - self.start, 1e-9)
+        elapsed = max(now - self.start, 1e-9)
+        rate = envelopes / elapsed
         if self.total:
             where = f"{100.0 * done_bytes / self.total:5.1f}% of input"
+            if 0 < done_bytes < self.total:
+                where += f", {duration_text(elapsed * (self.total - done_bytes) / done_bytes)} left"
         else:  # a pipe: no size known
             where = f"{done_bytes / 1e6:,.1f} MB read"
         print(f"replay: {envelopes} envelopes, {where}, {rate:,.0f}/s", file=self.out, flush=True)
+
+
+def duration_text(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 Chunk = tuple[list[Envelope], list[str | None], list[int]]  # envelopes, bodies, line numbers
