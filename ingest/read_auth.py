@@ -8,7 +8,8 @@ route answers 401 without valid credentials. ``/health`` and ``/wcs/*`` are neve
 here. Comparisons are constant-time; nothing here logs a credential.
 
 The FastAPI side (the route guard, its OpenAPI schemes) is ``ingest.read_guard``: this module
-imports no web framework, so the settings (and every CLI command) load without FastAPI.
+imports no web framework, so the settings (and the CLI commands that serve nothing) load
+without FastAPI.
 """
 
 from __future__ import annotations

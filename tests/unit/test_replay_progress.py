@@ -41,5 +41,5 @@ def test_a_pipe_shows_what_was_read() -> None:
 @pytest.mark.parametrize(
     ("seconds", "shown"), [(0.4, "0s"), (42.4, "42s"), (185, "3m05s"), (7_620, "2h07m")]
 )
-def testduration_texts_read_at_a_glance(seconds: float, shown: str) -> None:
+def test_durations_read_at_a_glance(seconds: float, shown: str) -> None:
     assert duration_text(seconds) == shown
