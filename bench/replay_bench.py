@@ -24,7 +24,11 @@ Input: an envelope NDJSON written by ``wcs-analytics simulate --out`` (``--scale
   owning the chDB (the compiled build with ``--compiled``), rated by its loop.
 
 Floor and replay are rated by the seconds each reports for its loop (read, process, write,
-all inserts finished); the process wall times (start, chDB open, migrations) are shown too.
+all inserts finished); the process wall times (start, chDB open, migrations) are shown too,
+and the CPU seconds each process used with its part processes (``getrusage`` of the
+children): how many cores a target keeps busy. ``--cpus LIST`` runs the floor and the replays
+under ``taskset -c LIST`` (e.g. ``--cpus 0``: one CPU), to see which of them a second core
+speeds up.
 Each run starts on a quiet machine (``bench/machine.py``: a 2-vCPU machine still writing the
 last run's data slows the next) and the data directories of the floor and the replays are
 removed after their run. Median of ``--runs`` rounds. A script, not a test: numbers are
@@ -37,6 +41,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,7 +49,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import compiled
 from machine import settle
@@ -100,35 +104,49 @@ seconds = time.process_time() - started
 """
 
 
-def run(cmd: list[str], pattern: re.Pattern[str]) -> tuple[re.Match[str], float]:
+PINNED: list[str] = []  # ``taskset -c LIST`` (``--cpus``) before the floor and the replays
+
+
+def children_cpu() -> float:
+    """CPU seconds of the finished children (and the children they waited for) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(cmd: list[str], pattern: re.Pattern[str]) -> tuple[re.Match[str], float, float]:
+    """``cmd``'s match of ``pattern``, its wall seconds and the CPU seconds of its process tree."""
     settle()  # no target pays for the one before (its writes, chDB's merges): bench/machine.py
-    started = time.perf_counter()
+    cpu, started = children_cpu(), time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     match = pattern.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return match, wall
+    return match, wall, cpu
 
 
-def processors(trace: Path, src: Path, body: str) -> tuple[float, float, int]:
+Result = tuple[float, float, int, float]  # (loop s, process wall s, rows, process CPU s)
+
+
+def processors(trace: Path, src: Path, body: str) -> Result:
     code = PROCESSORS.format(src=str(src), trace=str(trace), body=body)
-    match, _ = run([PY, "-c", code], PROCESSED)
-    return float(match.group(2)), 0.0, int(match.group(3))
+    match, _, _ = run([PY, "-c", code], PROCESSED)
+    return float(match.group(2)), 0.0, int(match.group(3)), 0.0
 
 
-def floor(trace: Path, data_dir: Path) -> tuple[float, float, int]:
-    match, wall = run([PY, str(ROOT / "bench/floor_store.py"), str(trace), str(data_dir)], STORED)
+def floor(trace: Path, data_dir: Path) -> Result:
+    cmd = [*PINNED, PY, str(ROOT / "bench/floor_store.py"), str(trace), str(data_dir)]
+    match, wall, cpu = run(cmd, STORED)
     shutil.rmtree(data_dir, ignore_errors=True)  # ~0.1 GB each: the next run starts alike
-    return float(match.group(2)), wall, int(match.group(1))
+    return float(match.group(2)), wall, int(match.group(1)), cpu
 
 
-def replay(trace: Path, data_dir: Path, cli: str = CLI, jobs: int = 1) -> tuple[float, float, int]:
-    cmd = [cli, "replay", str(trace), "--data-dir", str(data_dir), "--log-level", "warning"]
-    cmd += ["--jobs", str(jobs)]  # always: the default is one part per CPU
-    match, wall = run(cmd, REPLAYED)
+def replay(trace: Path, data_dir: Path, cli: str = CLI, jobs: int = 1) -> Result:
+    cmd = [*PINNED, cli, "replay", str(trace), "--data-dir", str(data_dir)]
+    cmd += ["--log-level", "warning", "--jobs", str(jobs)]  # --jobs always: auto is the default
+    match, wall, cpu = run(cmd, REPLAYED)
     shutil.rmtree(data_dir, ignore_errors=True)
-    return float(match.group(3)), wall, int(match.group(4))
+    return float(match.group(3)), wall, int(match.group(4)), cpu
 
 
 def split(trace: Path, parts: int, tmp: Path) -> list[Path]:
@@ -148,12 +166,13 @@ def split(trace: Path, parts: int, tmp: Path) -> list[Path]:
     return paths
 
 
-def replay_split(paths: list[Path], data_dir: Path, cli: str) -> tuple[float, float, int]:
-    """One ``replay`` per part, all at once; (slowest loop s, wall s, rows written)."""
-    started = time.perf_counter()
+def replay_split(paths: list[Path], data_dir: Path, cli: str) -> Result:
+    """One ``replay`` per part, all at once; (slowest loop s, wall s, rows written, CPU s)."""
+    settle()
+    cpu, started = children_cpu(), time.perf_counter()
     procs = [
         subprocess.Popen(
-            [cli, "replay", str(p), "--data-dir", str(data_dir / p.stem), *ONE_PROCESS],
+            [*PINNED, cli, "replay", str(p), "--data-dir", str(data_dir / p.stem), *ONE_PROCESS],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -162,20 +181,20 @@ def replay_split(paths: list[Path], data_dir: Path, cli: str) -> tuple[float, fl
         for p in paths
     ]
     outs = [proc.communicate() for proc in procs]
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     seconds, rows = 0.0, 0
     for proc, (out, err) in zip(procs, outs, strict=True):
         match = REPLAYED.search(out)
         if proc.returncode != 0 or match is None:
             raise SystemExit(f"replay of a part failed ({proc.returncode}):\n{out}{err}")
         seconds, rows = max(seconds, float(match.group(3))), rows + int(match.group(4))
-    return seconds, wall, rows
+    return seconds, wall, rows, cpu
 
 
-def prototype(trace: Path, data_dir: Path, parts: int, src: Path) -> tuple[float, float, int]:
+def prototype(trace: Path, data_dir: Path, parts: int, src: Path) -> Result:
     cmd = [PY, str(ROOT / "bench/split_prototype.py"), str(trace), str(data_dir), str(parts)]
-    match, wall = run([*cmd, "--src", str(src)], PROTOTYPE)
-    return float(match.group(2)), wall, int(match.group(1))
+    match, wall, cpu = run([*PINNED, *cmd, "--src", str(src)], PROTOTYPE)
+    return float(match.group(2)), wall, int(match.group(1)), cpu
 
 
 def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
@@ -188,7 +207,7 @@ def make_trace(args: argparse.Namespace, tmp: Path) -> Path:
     return trace
 
 
-def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[Any, ...]]]) -> str:
+def report(args: argparse.Namespace, trace: Path, results: dict[str, list[Result]]) -> str:
     envelopes = sum(1 for line in trace.read_bytes().splitlines() if line.strip())
     source = args.trace or (
         f"`wcs-analytics simulate --seed {args.seed} --scale {args.scale} --minutes {args.minutes}`"
@@ -239,11 +258,18 @@ def report(args: argparse.Namespace, trace: Path, results: dict[str, list[tuple[
         f"{n} {w:.2f} s" + ("" if n == "floor" else f" ({walls['floor'] / w:.2f}x)")
         for n, w in walls.items()
     )
+    cpus = {n: statistics.median(r[3] for r in results[n]) for n in walls}
+    used = ", ".join(f"{n} {c:.2f} s ({c / walls[n]:.2f} cores)" for n, c in cpus.items())
     lines += [
         "",
         f"Process wall times (start, chDB open, migrations, the loop, exit): {shown}.",
         "",
+        f"CPU of each process with its part processes, and the cores it kept busy over its "
+        f"wall time: {used}.",
+        "",
     ]
+    if args.cpus:
+        lines += [f"The floor and the replays ran under `taskset -c {args.cpus}`.", ""]
     return "\n".join(lines)
 
 
@@ -280,13 +306,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="also run bench/split_prototype.py with N part processes",
     )
+    parser.add_argument(
+        "--cpus",
+        help="run the floor and the replays under taskset -c CPUS (e.g. 0: one CPU)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/replay.md")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results: dict[str, list[tuple[Any, ...]]] = {
+    if args.cpus:
+        if shutil.which("taskset") is None:
+            raise SystemExit("--cpus needs taskset (util-linux)")
+        PINNED[:] = ["taskset", "-c", args.cpus]
+    results: dict[str, list[Result]] = {
         "baseline": [], "processors": [], "processors_c": [], "floor": [], "replay": [],
         "replay_c": [], "jobs": [], "split": [], "prototype": [],
     }  # fmt: skip
