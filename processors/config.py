@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Final
+
+MAX_WINDOW_RETENTION_MS: Final = 7 * 24 * 3600_000  # the state table's TTL is 8 days
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,13 @@ class ProcessorConfig:
             raise ValueError(
                 "window_retention_ms must be >= window_lateness_ms "
                 f"({self.window_retention_ms} < {self.window_lateness_ms})"
+            )
+        if self.window_retention_ms > MAX_WINDOW_RETENTION_MS:
+            # a held minute of counters may go unwritten that long, and the state table
+            # keeps its row 8 days after it was written (events.tables: TTL)
+            raise ValueError(
+                f"window_retention_ms must be <= {MAX_WINDOW_RETENTION_MS} (7 days), "
+                f"got {self.window_retention_ms}"
             )
         return self
 

@@ -1,7 +1,11 @@
 """Where a partition's state lives between runs: the ``entity_state`` table of its database.
 
-One row per entity (its JSON state, latest ``version`` wins) and one per partition
-(family '', key = the partition id: clock, windows, alert stage). Because the state is in
+One row per entity (its JSON state, latest ``version`` wins), one per partition (family '',
+key = the partition id: clock, the alert stage, which minutes' window counters it holds)
+and one per held minute of window counters (family ``#windows``, key ``<partition>@<minute
+start>``), written only when that minute's counters changed: under live traffic a flush
+writes the current minute, not the hour of windows a partition holds (~0.8 MB of JSON a
+flush for two nodes' traffic, bench/README.md). Because the state is in
 the database the rows are in, a state can never be applied to another database, a
 replay in parts continues where the last part stopped, and a Kafka partition moves
 between workers with its state. Closed entities evicted from memory are found here again
@@ -30,6 +34,7 @@ from sinks.key_filter import KeyFilter
 
 Values = dict[str, Any]
 META: str = ""  # family of the partition row
+WINDOWS: str = "#windows"  # family of a partition's window rows, one per minute it holds
 
 
 def encode(state: Any) -> str:
@@ -38,6 +43,38 @@ def encode(state: Any) -> str:
 
 def decode(family_name: str, text: str) -> Any:
     return load(family(family_name).state_cls, orjson.loads(text))
+
+
+def split_meta(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[int, str]]:
+    """A partition's meta (``PartitionRuntime.meta``) as stored: the meta with the starts of
+    the minutes its windows are in instead of the windows, and each minute's windows as JSON
+    (as in the meta: ``[start, table, dims, counts, changed]``). Pure."""
+    windows = meta["windows"]
+    minutes: dict[int, list[Any]] = {}
+    for window in windows["windows"]:
+        minutes.setdefault(window[0], []).append(window)
+    texts = {start: orjson.dumps(held).decode() for start, held in sorted(minutes.items())}
+    stored = {"late_dropped": windows["late_dropped"], "minutes": list(texts)}
+    return {**meta, "windows": stored}, texts
+
+
+def join_meta(meta: dict[str, Any], minutes: dict[int, str]) -> dict[str, Any]:
+    """``split_meta`` undone: the meta with its windows, from the stored minutes (``minutes``:
+    start -> JSON). A meta written before minutes were stored apart has its windows already."""
+    windows = meta["windows"]
+    if "minutes" not in windows:
+        return meta
+    held = [
+        window
+        for start in windows["minutes"]
+        if start in minutes
+        for window in orjson.loads(minutes[start])
+    ]
+    return {**meta, "windows": {"late_dropped": windows["late_dropped"], "windows": held}}
+
+
+def minute_key(part: str, start: int) -> str:
+    return f"{part}@{start}"
 
 
 class StateStore:
@@ -49,6 +86,7 @@ class StateStore:
         self._inflight: dict[TimerKey, str] = {}  # evicted, serialised, not written yet
         self._lock = threading.Lock()
         self._version = 0
+        self._minutes: dict[int, str] = {}  # the window minutes written (or being written)
         self.lookups = 0
         self.lookup_hits = 0
 
@@ -103,7 +141,7 @@ class StateStore:
         version, now = self.next_version()
         rows, evicted = state_rows(checkpoint, is_open, self.part, version, now)
         self.track(rows, evicted)
-        return [*rows, self.meta_row(checkpoint.meta, version, now)]
+        return [*rows, *self.meta_rows(checkpoint.meta, version, now)]
 
     def next_version(self) -> tuple[int, int]:
         """(version, wall ms) of the next checkpoint's rows: versions only grow."""
@@ -123,10 +161,22 @@ class StateStore:
         with self._lock:
             self._inflight.update(evicted)
 
-    def meta_row(self, meta: dict[str, Any], version: int, now: int) -> Values:
-        """The partition's own row (clock, windows, alert stage)."""
-        text = orjson.dumps(meta).decode()
-        return _row((META, self.part), self.part, meta.get("clock") or 0, True, text, now, version)
+    def meta_rows(self, meta: dict[str, Any], version: int, now: int) -> list[Values]:
+        """The partition's own row (clock, alert stage, the minutes of windows it holds) and
+        a row for each minute of windows changed since this store's last ``meta_rows`` (all
+        of them the first time). A write is retried until it lands or the process ends, and
+        a new process starts with nothing written, so the last call is what is stored."""
+        part = self.part
+        stored, minutes = split_meta(meta)
+        written, self._minutes = self._minutes, minutes
+        rows = [
+            _row((WINDOWS, minute_key(part, start)), part, start, False, text, now, version)
+            for start, text in minutes.items()
+            if written.get(start) != text
+        ]
+        text = orjson.dumps(stored).decode()
+        rows.append(_row((META, part), part, meta.get("clock") or 0, True, text, now, version))
+        return rows
 
     def written(self, rows: list[Values]) -> None:
         """The rows are in the table: their evicted states no longer need keeping here."""
@@ -178,8 +228,8 @@ Loaded = tuple[dict[str, Any] | None, list[tuple[TimerKey, Any]]]
 
 def load_many(stores: list[StateStore]) -> dict[str, Loaded]:
     """``load`` of several partitions' stores (one database, one client) in three queries
-    whatever their number: a worker given 24 partitions by a rebalance reads their state at
-    once instead of one partition at a time."""
+    whatever their number (four when they hold windows): a worker given 24 partitions by a
+    rebalance reads their state at once instead of one partition at a time."""
     if not stores:
         return {}
     first = stores[0]
@@ -190,21 +240,39 @@ def load_many(stores: list[StateStore]) -> dict[str, Loaded]:
             "WHERE family = '' AND key IN {ps:Array(String)} GROUP BY key",
             parameters={"ps": parts},
         ).result_rows
+        metas = {part: orjson.loads(text) for part, text in meta_rows if text}
+        wanted = [
+            minute_key(part, start)
+            for part, meta in metas.items()
+            for start in meta["windows"].get("minutes", ())
+        ]
+        minute_rows: list[Any] = []
+        if wanted:  # a fresh database has none: one query less to start
+            minute_rows = client.query(
+                f"SELECT key, argMax(state, version) FROM {db}.entity_state "
+                "WHERE family = {w:String} AND key IN {ks:Array(String)} GROUP BY key",
+                parameters={"w": WINDOWS, "ks": wanted},
+            ).result_rows
         keys = client.query(
             f"SELECT part, family, key FROM {db}.entity_state WHERE part IN {{ps:Array(String)}} "
-            "AND family != '' GROUP BY part, family, key",
-            parameters={"ps": parts},
+            "AND family NOT IN ('', {w:String}) GROUP BY part, family, key",
+            parameters={"ps": parts, "w": WINDOWS},
         ).result_rows
         open_rows = client.query(
             f"SELECT part, family, key, argMax(state, version) "
-            f"FROM {db}.entity_state WHERE part IN {{ps:Array(String)}} AND family != '' "
+            f"FROM {db}.entity_state WHERE part IN {{ps:Array(String)}} "
+            "AND family NOT IN ('', {w:String}) "
             "GROUP BY part, family, key HAVING argMax(open, version) = 1",
-            parameters={"ps": parts},
+            parameters={"ps": parts, "w": WINDOWS},
         ).result_rows
     by_part = {store.part: store for store in stores}
     for part, fam, key in keys:
         by_part[part].keys.add(fam, key)
-    metas = {part: orjson.loads(text) for part, text in meta_rows if text}
+    minutes: dict[str, dict[int, str]] = {}
+    for key, text in minute_rows:
+        part, _, start = key.rpartition("@")
+        minutes.setdefault(part, {})[int(start)] = text
+    metas = {part: join_meta(meta, minutes.get(part, {})) for part, meta in metas.items()}
     loaded: dict[str, Loaded] = {part: (metas.get(part), []) for part in parts}
     for part, fam, key, text in open_rows:
         loaded[part][1].append(((fam, key), decode(fam, text)))

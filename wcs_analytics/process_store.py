@@ -269,7 +269,7 @@ class ProcessStore(Database):
         writer.add(rows)
         writer.add_events_columns(events)
         store.track(states, evicted, filter_keys=False)  # the processing process filters
-        state = [*states, store.meta_row(meta, *self._request)]
+        state = [*states, *store.meta_rows(meta, *self._request)]
         writer.add_state(state)
         self._stats = stats
         notify_alerts(self.notify, rows)

@@ -459,7 +459,7 @@ class _Parent:
             state += part_state
         writer.add(merger.flush(windows))
         meta = merger.meta([part_meta for *_, part_meta, _ in flushed])
-        state.append(states.meta_row(meta, version, now))
+        state += states.meta_rows(meta, version, now)
         writer.add_state(state)
         self.late_dropped = sum(late for *_, late in flushed)
         self.inserts.submit(writer.take(), lambda: states.written(state))

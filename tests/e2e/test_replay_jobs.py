@@ -21,6 +21,7 @@ import pytest
 
 from events.catalog import resolve
 from events.envelope import make
+from sinks.state_store import WINDOWS, join_meta
 from tests.e2e.service import CLI, _env, cli, query
 from tests.e2e.test_lifecycle import long_sessions
 from tests.integration.kafka_helpers import BIG_INT, big_int_line
@@ -133,8 +134,10 @@ def stored_state(data: Path) -> dict[str, Any]:
     (its windows and the alert stage's pending window rows in a canonical order)."""
     rows = query(data, "SELECT family, key, argMax(state, version) AS s, argMax(open, version) "
                        "AS o FROM entity_state GROUP BY family, key")  # fmt: skip
-    out = {f"{r['family']}/{r['key']}": (orjson.loads(r["s"]), r["o"]) for r in rows}
-    meta = out.pop("/embedded")[0]
+    minutes = {int(r["key"].rpartition("@")[2]): r["s"] for r in rows if r["family"] == WINDOWS}
+    out = {f"{r['family']}/{r['key']}": (orjson.loads(r["s"]), r["o"]) for r in rows
+           if r["family"] != WINDOWS}  # fmt: skip
+    meta = join_meta(out.pop("/embedded")[0], minutes)
     meta["windows"]["windows"].sort(key=lambda w: orjson.dumps(w[:3]))
     meta["stage"]["pending"].sort(key=orjson.dumps)
     return {"meta": meta, "entities": out}

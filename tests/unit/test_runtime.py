@@ -306,6 +306,9 @@ def test_flush_renders_each_changed_entity_once() -> None:
 def test_invalid_config_is_refused() -> None:
     with pytest.raises(ValueError, match="window_ms"):
         PartitionRuntime(ProcessorConfig(window_ms=0))
+    with pytest.raises(ValueError, match="window_retention_ms must be <="):
+        PartitionRuntime(ProcessorConfig(window_retention_ms=8 * 24 * HOUR))
+    PartitionRuntime(ProcessorConfig(window_retention_ms=7 * 24 * HOUR))
 
 
 # ---- a real end long after a timeout, through eviction and the state store -----------------
