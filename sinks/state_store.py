@@ -19,6 +19,7 @@ runtime's thread with its own client.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,6 +32,8 @@ from processors.runtime import Checkpoint
 from processors.state_codec import dump, load
 from sinks.errors import translated
 from sinks.key_filter import KeyFilter
+
+log = logging.getLogger(__name__)
 
 Values = dict[str, Any]
 META: str = ""  # family of the partition row
@@ -272,6 +275,11 @@ def load_many(stores: list[StateStore]) -> dict[str, Loaded]:
     for key, text in minute_rows:
         part, _, start = key.rpartition("@")
         minutes.setdefault(part, {})[int(start)] = text
+    if len(minute_rows) < len(wanted):  # deleted by hand, or kept unwritten past the TTL
+        found = {key for key, _ in minute_rows}
+        missing = [key for key in wanted if key not in found]
+        log.warning("the window counters of %d stored minute(s) are missing (%s): they "
+                    "count again from 0", len(missing), ", ".join(missing[:5]))  # fmt: skip
     metas = {part: join_meta(meta, minutes.get(part, {})) for part, meta in metas.items()}
     loaded: dict[str, Loaded] = {part: (metas.get(part), []) for part in parts}
     for part, fam, key, text in open_rows:

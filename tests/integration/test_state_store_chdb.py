@@ -154,3 +154,27 @@ def test_a_partition_row_with_its_windows_inline_still_loads(ch_client: Any, db:
     assert sorted(map(repr, again["windows"]["windows"])) == sorted(
         map(repr, orjson.loads(orjson.dumps(meta))["windows"]["windows"])
     )
+
+
+def test_a_missing_minute_of_windows_is_reported_and_the_rest_loads(
+    ch_client: Any, db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = PartitionRuntime(ProcessorConfig(), persistent=True)
+    base = T0 - T0 % 60_000 - 5 * 60_000
+    runtime.feed([_failed(f"c{i}", base + i * 60_000) for i in range(3)])
+    runtime.flush()
+    store = StateStore(ch_client, db, "embedded", lambda: int(time.time() * 1000))
+    writer = ClickHouseWriter(ch_client, db, now_ms=lambda: 0, sleep=lambda _: None)
+    writer.add_state(store.rows_for(runtime.begin_checkpoint(), lambda _key, s: is_open(s)))
+    writer.flush()
+    gone = f"embedded@{base + 60_000}"
+    ch_client.command(
+        f"ALTER TABLE {db}.entity_state DELETE WHERE key = {{k:String}}",
+        parameters={"k": gone},
+        settings={"mutations_sync": 1},
+    )
+    with caplog.at_level("WARNING", logger="sinks.state_store"):
+        meta, _ = StateStore(ch_client, db, "embedded", lambda: 0).load()
+    assert meta is not None
+    assert sorted(w[0] for w in meta["windows"]["windows"]) == [base, base + 120_000]
+    assert f"the window counters of 1 stored minute(s) are missing ({gone})" in caplog.text
